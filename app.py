@@ -1,0 +1,171 @@
+"""The web layer: routes, JSON errors, config from the environment. The pipeline lives elsewhere.
+
+    gunicorn 'app:create_app()'     # production (see Procfile)
+    python app.py                   # development server on http://127.0.0.1:5000
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from analysis_store import AnalysisStore
+from audio import DecodeError
+from music_genre_classifier import DEFAULT_MODEL_DIR, AnalysisError, GenreClassifier
+from visualizations import KINDS, render
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent
+
+
+def config_from_env() -> dict:
+    """Every setting, from environment variables with sane defaults (documented in the README)."""
+    env = os.environ
+    return {
+        "MAX_UPLOAD_MB": float(env.get("MAX_UPLOAD_MB", 50)),
+        "MAX_ANALYSIS_SECONDS": float(env.get("MAX_ANALYSIS_SECONDS", 600)),
+        "ANALYSIS_DIR": env.get("ANALYSIS_DIR", os.path.join(tempfile.gettempdir(), "genre-analyses")),
+        "ANALYSIS_TTL_S": float(env.get("ANALYSIS_TTL_S", 3600)),
+        "ANALYSIS_STORE_MB": float(env.get("ANALYSIS_STORE_MB", 1024)),
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
+        "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
+    }
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def display_name(raw: str | None) -> str:
+    """The upload's name as shown back to the user: last path part, printable, at most 200 chars."""
+    name = re.split(r"[\\/]", raw or "")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return name.strip()[:200] or "upload"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = config_from_env() | (config or {})
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
+    app.json.sort_keys = False
+
+    classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"])
+    classifier.warm_up()
+    store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+    genres_file = ROOT / "genres.json"
+    app.extensions["genre"] = {"classifier": classifier, "store": store, "settings": settings}
+
+    if settings["CORS_ORIGINS"]:
+        from flask_cors import CORS
+
+        CORS(app, origins=settings["CORS_ORIGINS"])
+
+    def with_links(analysis_id: str, result: dict) -> dict:
+        images = {kind: f"/analyses/{analysis_id}/{kind}.png" for kind in KINDS}
+        return {"id": analysis_id, **result, "images": images}
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 413:
+            limit = settings["MAX_UPLOAD_MB"]
+            return error_response(413, "too_large", f"The file is larger than the {limit:g} MB upload limit.")
+        return error_response(exc.code or 500, _HTTP_CODES.get(exc.code, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong on our side.")
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok", "model": classifier.card.name, "version": classifier.card.version})
+
+    @app.get("/api/model")
+    def model_card():
+        return jsonify(classifier.card.raw)
+
+    @app.get("/api/genres")
+    def genres():
+        if not genres_file.exists():
+            raise ApiError(404, "not_found", "No genre guide is installed.")
+        return Response(genres_file.read_bytes(), mimetype="application/json")
+
+    @app.post("/file-upload")
+    def file_upload():
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
+        filename = display_name(upload.filename)
+        fd, path = tempfile.mkstemp(prefix="upload-", dir=settings["UPLOAD_DIR"])
+        try:
+            with os.fdopen(fd, "wb") as out:
+                upload.save(out)
+            if os.path.getsize(path) == 0:
+                raise ApiError(400, "empty_file", "The file is empty.")
+            analysis, signal = classifier.analyze_file(path)
+        except DecodeError as exc:
+            raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
+        except AnalysisError as exc:
+            raise ApiError(422, exc.code, exc.message) from exc
+        finally:
+            os.unlink(path)
+        analysis_id = store.new_id()
+        result = {"filename": filename, **analysis.to_dict()}
+        store.put(analysis_id, result, signal)
+        return jsonify(with_links(analysis_id, result))
+
+    @app.get("/analyses/<analysis_id>")
+    def analysis(analysis_id: str):
+        result = store.result(analysis_id)
+        if result is None:
+            raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+        return jsonify(with_links(analysis_id, result))
+
+    @app.get("/analyses/<analysis_id>/<kind>.png")
+    def picture(analysis_id: str, kind: str):
+        if kind not in KINDS:
+            raise ApiError(404, "not_found", f"No picture of kind '{kind}'; kinds: {', '.join(KINDS)}.")
+        png = store.picture(analysis_id, kind)
+        if png is None:
+            signal = store.signal(analysis_id)
+            if signal is None:
+                raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+            png = render(kind, signal, classifier.settings.sample_rate)
+            store.put_picture(analysis_id, kind, png)
+        response = Response(png, mimetype="image/png")
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    return app
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)))

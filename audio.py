@@ -1,0 +1,100 @@
+"""Decode any audio ffmpeg reads into mono float32 PCM, in one ffmpeg pass, in memory.
+
+pydub locates the ffmpeg binary (``AudioSegment.converter``), but its ``from_file`` runs ffprobe
+first, appends extra arguments after the output and has no timeout; so the single decode pass is
+issued here directly: ``ffmpeg -t CAP -i FILE -ac 1 -ar SR -f f32le -``. The system ffmpeg is
+preferred; without one the binary shipped in the ``imageio-ffmpeg`` wheel is used, so
+``pip install`` alone gives a working decoder.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from pydub import AudioSegment
+from pydub.utils import which
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(rb"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+
+
+class DecodeError(Exception):
+    """The bytes are not audio that ffmpeg can decode (or decoding ran out of time)."""
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, in [-1, 1]
+    sample_rate: int
+    source_duration_s: float  # length of the whole file, as its container says (or what was decoded)
+
+    @property
+    def analyzed_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_binary() -> str:
+    """Path of the ffmpeg to use: the system's, else the imageio-ffmpeg wheel's."""
+    system = which("ffmpeg")
+    if system:
+        path = system
+    else:
+        import imageio_ffmpeg  # only needed where the system has no ffmpeg
+
+        path = imageio_ffmpeg.get_ffmpeg_exe()
+    AudioSegment.converter = path
+    log.info("using ffmpeg at %s", path)
+    return path
+
+
+def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 60.0) -> DecodedAudio:
+    """Decode at most ``max_seconds`` of ``path`` to mono ``sample_rate`` Hz float32 samples."""
+    command = [
+        ffmpeg_binary(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
+        "-t", f"{max_seconds:.3f}", "-i", path,
+        "-map", "0:a:0", "-vn", "-sn", "-dn",
+        "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s") from exc
+    usable = len(done.stdout) - len(done.stdout) % 4
+    samples = np.frombuffer(done.stdout[:usable], dtype="<f4")
+    if samples.size == 0:
+        raise DecodeError(_ffmpeg_reason(done.stderr, path))
+    if done.returncode != 0:
+        # Damaged tail (truncated file): keep what decoded, as a media player would.
+        log.info("ffmpeg exited %s after %d samples: %s", done.returncode, samples.size, _ffmpeg_reason(done.stderr, path))
+    samples = np.nan_to_num(samples.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(samples, -1.0, 1.0, out=samples)
+    decoded_s = samples.size / sample_rate
+    capped = decoded_s >= max_seconds - 1.0 / sample_rate * 1024
+    # Only a capped decode needs the container's word for the full length; otherwise what decoded
+    # is the truth (a damaged header may claim more than there is).
+    source_s = max(_container_duration(done.stderr) or 0.0, decoded_s) if capped else decoded_s
+    return DecodedAudio(samples, sample_rate, source_s)
+
+
+def _container_duration(stderr: bytes) -> float | None:
+    match = _DURATION.search(stderr)
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _ffmpeg_reason(stderr: bytes, path: str) -> str:
+    """The last meaningful line ffmpeg printed, for the error message (without our temp path)."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if any(word in line for word in ("Error", "Invalid", "invalid", "not", "No ", "failed")):
+            line = line.replace(f"{path}: ", "").replace(path, "the file")
+            return line[:200]
+    return "no audio stream found"

@@ -1,0 +1,95 @@
+"""The trained model as the server runs it: its card, and a predictor (TFLite, else Keras).
+
+TFLite through ``ai-edge-litert`` starts in well under a second and needs no TensorFlow, which
+also keeps gunicorn's ``--preload`` safe. Keras is the fallback where no ``.tflite`` file or no
+LiteRT runtime is present, or when ``GENRE_BACKEND=keras`` asks for it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+KERAS_FILE = "genre_cnn.keras"
+TFLITE_FILE = "genre_cnn.tflite"
+CARD_FILE = "model_card.json"
+
+
+@dataclass
+class ModelCard:
+    """``models/model_card.json``: the genres in output order, feature settings, data and metrics."""
+
+    name: str
+    version: str
+    genres: list[str]
+    features: dict
+    raw: dict = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "ModelCard":
+        raw = json.loads((model_dir / CARD_FILE).read_text())
+        return cls(raw["name"], raw["version"], list(raw["genres"]), dict(raw["features"]), raw)
+
+
+class Predictor:
+    backend = "none"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax probabilities, shape (len(batch), n_genres), for MFCC segments (n, frames, n_mfcc)."""
+        raise NotImplementedError
+
+
+class TFLitePredictor(Predictor):
+    backend = "tflite"
+
+    def __init__(self, path: Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = -1
+        self._lock = threading.Lock()  # one interpreter, and threaded servers exist
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch[..., np.newaxis], dtype=np.float32)
+        with self._lock:
+            if batch.shape[0] != self._batch:
+                self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
+                self._interpreter.allocate_tensors()
+                self._batch = batch.shape[0]
+            self._interpreter.set_tensor(self._input["index"], batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output["index"]).copy()
+
+
+class KerasPredictor(Predictor):
+    backend = "keras"
+
+    def __init__(self, path: Path):
+        import keras
+
+        self._model = keras.models.load_model(path, compile=False)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model(batch[..., np.newaxis].astype(np.float32), training=False))
+
+
+def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None) -> Predictor:
+    backend = backend or os.environ.get("GENRE_BACKEND", "auto")
+    tflite = model_dir / TFLITE_FILE
+    if backend in ("auto", "tflite") and tflite.exists():
+        try:
+            return TFLitePredictor(tflite)
+        except ImportError:
+            if backend == "tflite":
+                raise
+            log.warning("ai-edge-litert is not installed; falling back to Keras")
+    return KerasPredictor(model_dir / KERAS_FILE)

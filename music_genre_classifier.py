@@ -1,0 +1,289 @@
+"""The pipeline: decode -> 3-second MFCC segments -> CNN -> Analysis. Also a batch CLI.
+
+The feature functions here are the only ones: training (``training/``) imports them, so the
+model is always fed exactly what it was trained on. Their settings travel with the model in
+``models/model_card.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audio import DecodeError, decode
+from genre_model import ModelCard, load_predictor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
+
+
+class AnalysisError(Exception):
+    """Audio that decoded but cannot be classified; ``code`` names why (for the API)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    sample_rate: int = 22050
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    segment_seconds: float = 3.0
+    min_clip_seconds: float = 2.0
+    silence_dbfs: float = -60.0  # a segment whose RMS is below this is dropped as silent
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.segment_seconds * self.sample_rate))
+
+    @property
+    def frames_per_segment(self) -> int:
+        return math.ceil(self.segment_samples / self.hop_length)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeatureSettings":
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        return cls(**known)
+
+
+@dataclass
+class Spectral:
+    """What one STFT of the signal yields: the MFCC matrix and a few summary features."""
+
+    mfcc: np.ndarray  # (n_mfcc, frames)
+    onset_envelope: np.ndarray  # (frames,)
+    centroid_hz: np.ndarray  # (frames,)
+
+
+@dataclass
+class Segments:
+    mfcc: np.ndarray  # (n, frames_per_segment, n_mfcc) float32
+    start_s: np.ndarray  # (n,)
+    end_s: np.ndarray  # (n,)
+    silent: np.ndarray  # (n,) bool
+
+
+def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """Loop a clip shorter than one segment (but at least ``min_clip_seconds``) to a full segment.
+
+    Looping keeps the clip's own timbre and rhythm in every frame, where zero padding would add
+    frames of silence the model never hears in a whole song. The 2-3 s excerpts in the training
+    data go through the same function.
+    """
+    if len(samples) < settings.min_clip_seconds * settings.sample_rate:
+        raise AnalysisError(
+            "too_short",
+            f"The audio is {len(samples) / settings.sample_rate:.1f} s long; "
+            f"at least {settings.min_clip_seconds:g} s is needed.",
+        )
+    if len(samples) >= settings.segment_samples:
+        return samples
+    repeats = math.ceil(settings.segment_samples / len(samples))
+    return np.tile(samples, repeats)[: settings.segment_samples]
+
+
+def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral:
+    """MFCC (and the by-products the summary needs) from one STFT over the whole signal."""
+    import librosa
+
+    magnitude = np.abs(
+        librosa.stft(signal, n_fft=settings.n_fft, hop_length=settings.hop_length, dtype=np.complex64)
+    )
+    centroid = librosa.feature.spectral_centroid(S=magnitude, sr=settings.sample_rate)[0]
+    mel = librosa.feature.melspectrogram(S=magnitude**2, sr=settings.sample_rate, n_mels=settings.n_mels)
+    del magnitude
+    mel_db = librosa.power_to_db(mel)
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
+    onset = librosa.onset.onset_strength(S=mel_db, sr=settings.sample_rate, hop_length=settings.hop_length)
+    return Spectral(mfcc.astype(np.float32), onset, centroid)
+
+
+def slice_segments(signal: np.ndarray, mfcc: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
+    """Cut the whole-signal MFCC into segments that start every ``segment_seconds``."""
+    frames = settings.frames_per_segment
+    step = settings.segment_samples
+    starts = [i for i in range(0, len(signal) - step + 1, step) if round(i / settings.hop_length) + frames <= mfcc.shape[1]]
+    blocks, silent = [], []
+    threshold = 10 ** (settings.silence_dbfs / 20)
+    for start in starts:
+        first = round(start / settings.hop_length)
+        blocks.append(mfcc[:, first : first + frames].T)
+        chunk = signal[start : start + step]
+        silent.append(float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < threshold)
+    start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
+    return Segments(
+        mfcc=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, settings.n_mfcc), np.float32),
+        start_s=start_s,
+        end_s=np.minimum(start_s + settings.segment_seconds, duration_s),
+        silent=np.array(silent, dtype=bool),
+    )
+
+
+def extract_features(samples: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, Spectral, Segments]:
+    """Signal (looped if short), its spectral features and its MFCC segments."""
+    signal = fit_to_segment(samples, settings)
+    spectral = spectral_features(signal, settings)
+    segments = slice_segments(signal, spectral.mfcc, settings, len(samples) / settings.sample_rate)
+    return signal, spectral, segments
+
+
+def mfcc_segments(samples: np.ndarray, settings: FeatureSettings) -> Segments:
+    """The model's input for a decoded clip: used by training and serving alike."""
+    return extract_features(samples, settings)[2]
+
+
+@dataclass
+class Analysis:
+    duration_s: float
+    analyzed_s: float
+    genre: str
+    confidence: float
+    genres: list[dict]
+    segments: list[dict]
+    features: dict
+    model: dict
+    timing_ms: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class GenreClassifier:
+    """Loads the model once; ``analyze_file`` runs the whole pipeline for one file."""
+
+    def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS):
+        self.card = ModelCard.load(Path(model_dir))
+        self.settings = FeatureSettings.from_dict(self.card.features)
+        self.predictor = load_predictor(Path(model_dir), self.card)
+        self.max_seconds = float(max_seconds)
+
+    @property
+    def genres(self) -> list[str]:
+        return self.card.genres
+
+    def warm_up(self) -> None:
+        """Compile librosa's numba code and the model's kernels now, not in the first request."""
+        rng = np.random.default_rng(0)
+        noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
+        self.analyze_signal(noise, len(noise) / self.settings.sample_rate)
+
+    def decode(self, path: str) -> tuple[np.ndarray, float]:
+        audio = decode(path, self.settings.sample_rate, self.max_seconds)
+        return audio.samples, audio.source_duration_s
+
+    def analyze_file(self, path: str) -> tuple[Analysis, np.ndarray]:
+        """Analyse one file; returns the result and the decoded signal (for the pictures)."""
+        started = time.perf_counter()
+        samples, source_s = self.decode(path)
+        decoded = time.perf_counter()
+        analysis = self.analyze_signal(samples, source_s)
+        analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
+        analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
+        return analysis, samples
+
+    def analyze_signal(self, samples: np.ndarray, source_duration_s: float) -> Analysis:
+        settings = self.settings
+        started = time.perf_counter()
+        duration_s = len(samples) / settings.sample_rate
+        signal, spectral, segments = extract_features(samples, settings)
+        audible = ~segments.silent
+        if not audible.any():
+            raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")
+        summary = summary_features(signal, spectral, settings)
+        featured = time.perf_counter()
+        probabilities = self.predictor.predict(segments.mfcc[audible])
+        inferred = time.perf_counter()
+
+        track = probabilities.mean(axis=0)
+        track = track / track.sum()
+        order = np.argsort(-track)
+        genres = [{"genre": self.genres[i], "probability": round(float(track[i]), 4)} for i in order]
+        timeline = [
+            {
+                "start_s": round(float(start), 2),
+                "end_s": round(float(end), 2),
+                "genre": self.genres[int(np.argmax(p))],
+                "probability": round(float(np.max(p)), 4),
+            }
+            for start, end, p in zip(segments.start_s[audible], segments.end_s[audible], probabilities)
+        ]
+        return Analysis(
+            duration_s=round(float(max(source_duration_s, duration_s)), 2),
+            analyzed_s=round(duration_s, 2),
+            genre=genres[0]["genre"],
+            confidence=genres[0]["probability"],
+            genres=genres,
+            segments=timeline,
+            features=summary,
+            model={"name": self.card.name, "version": self.card.version, "backend": self.predictor.backend},
+            timing_ms={"features": _ms(featured - started), "inference": _ms(inferred - featured)},
+        )
+
+
+def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSettings) -> dict:
+    """Tempo, spectral centroid, RMS and zero-crossing rate of the analysed audio."""
+    import librosa
+
+    tempo = librosa.feature.tempo(
+        onset_envelope=spectral.onset_envelope, sr=settings.sample_rate, hop_length=settings.hop_length
+    )
+    signs = np.signbit(signal)
+    return {
+        "tempo_bpm": round(float(tempo[0]), 1),
+        "spectral_centroid_hz": round(float(np.mean(spectral.centroid_hz)), 1),
+        "rms": round(float(np.sqrt(np.mean(signal.astype(np.float64) ** 2))), 4),
+        "zero_crossing_rate": round(float(np.mean(signs[1:] != signs[:-1])), 4),
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Classify the genre of audio files.")
+    parser.add_argument("files", nargs="+", help="audio files (anything ffmpeg reads)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_ANALYSIS_SECONDS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    classifier = GenreClassifier(args.model_dir, args.max_seconds)
+    failures = 0
+    for path in args.files:
+        try:
+            analysis, _ = classifier.analyze_file(path)
+        except (DecodeError, AnalysisError, OSError) as exc:
+            failures += 1
+            message = getattr(exc, "message", None) or str(exc)
+            if args.json:
+                print(json.dumps({"file": path, "error": message}))
+            else:
+                print(f"{path}: error: {message}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": path, **analysis.to_dict()}))
+        else:
+            top = ", ".join(f"{g['genre']} {g['probability']:.0%}" for g in analysis.genres[:3])
+            print(f"{path}: {analysis.genre} ({analysis.confidence:.0%}); {top}; "
+                  f"{len(analysis.segments)} segments over {analysis.analyzed_s:.1f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

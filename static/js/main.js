@@ -1,0 +1,386 @@
+// Page controller: upload (drag and drop, picker, checks, progress), shareable links, results.
+import { ApiError, apiUrl, getJSON, uploadFile } from './api.js';
+import { bytes, clock, pct } from './format.js';
+import { initModel } from './model.js';
+import {
+  GenreBook, PictureLoader, loadImage, renderBars, renderFeatures, renderGuide, renderLegend, renderStrip, renderSummary,
+} from './results.js';
+
+const $ = (id) => document.getElementById(id);
+const AUDIO_EXTENSIONS = ['mp3', 'wav', 'flac', 'ogg', 'oga', 'opus', 'm4a', 'aac', 'webm'];
+const MAX_MB = Number(document.body.dataset.maxUploadMb) || 50;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const els = {
+  form: $('upload-form'),
+  dropzone: $('dropzone'),
+  input: $('file-input'),
+  status: $('status'),
+  statusText: $('status-text'),
+  statusProgress: $('status-progress'),
+  statusBar: $('status-bar'),
+  cancel: $('cancel-btn'),
+  error: $('error'),
+  errorTitle: $('error-title'),
+  errorMessage: $('error-message'),
+  errorClose: $('error-close'),
+  result: $('result'),
+  resultTitle: $('result-title'),
+  topGenre: $('top-genre'),
+  topConfidence: $('top-confidence'),
+  filename: $('result-filename'),
+  meta: $('result-meta'),
+  shareUrl: $('share-url'),
+  copyLink: $('copy-link'),
+  copyStatus: $('copy-status'),
+  player: $('player'),
+  waveform: $('waveform'),
+  playBtn: $('play-btn'),
+  timeCurrent: $('time-current'),
+  timeTotal: $('time-total'),
+  playerLoading: $('player-loading'),
+  nowGenre: $('now-genre'),
+  staticTimeline: $('static-timeline'),
+  staticNote: $('static-note'),
+  staticWaveImg: $('static-wave-img'),
+  strip: $('segment-strip'),
+  stripAxis: $('strip-axis'),
+  legend: $('legend'),
+  bars: $('genre-bars'),
+  guide: $('genre-guide'),
+  features: $('features'),
+};
+
+for (const el of document.querySelectorAll('[data-max-mb]')) el.textContent = String(MAX_MB);
+
+const genresPromise = getJSON('/api/genres').catch(() => ({}));
+const pictures = new PictureLoader(document.querySelectorAll('.analysis-img'));
+let player = null;
+let currentUpload = null;
+let generation = 0;
+
+// ---------------------------------------------------------------------------- status + errors
+
+function showStatus(text, { progress = null, cancellable = false } = {}) {
+  els.status.hidden = false;
+  els.statusText.textContent = text;
+  els.cancel.hidden = !cancellable;
+  const bar = els.statusBar;
+  if (progress === null) {
+    bar.classList.add('progress-bar-striped', 'progress-bar-animated');
+    bar.style.width = '100%';
+    els.statusProgress.removeAttribute('aria-valuenow');
+    els.statusProgress.setAttribute('aria-valuetext', text);
+  } else {
+    const value = Math.round(progress * 100);
+    bar.classList.remove('progress-bar-striped', 'progress-bar-animated');
+    bar.style.width = `${value}%`;
+    els.statusProgress.setAttribute('aria-valuenow', String(value));
+    els.statusProgress.setAttribute('aria-valuetext', `${value}%`);
+  }
+  document.body.classList.add('is-busy');
+}
+
+function hideStatus() {
+  els.status.hidden = true;
+  document.body.classList.remove('is-busy');
+}
+
+const ERROR_TITLES = {
+  400: 'The upload was not accepted',
+  404: 'Not found',
+  413: 'That file is too large',
+  415: 'Not an audio file we can read',
+  422: 'This audio cannot be analysed',
+  0: 'Connection problem',
+};
+
+function showError(title, message) {
+  els.errorTitle.textContent = title;
+  els.errorMessage.textContent = message;
+  els.error.hidden = false;
+}
+
+function showApiError(err, fallbackTitle = 'Something went wrong') {
+  if (err instanceof ApiError) {
+    showError(ERROR_TITLES[err.status] || (err.status >= 500 ? 'The server ran into a problem' : fallbackTitle), err.message);
+  } else {
+    showError(fallbackTitle, err?.message || String(err));
+  }
+}
+
+function hideError() {
+  els.error.hidden = true;
+}
+
+els.errorClose.addEventListener('click', () => {
+  hideError();
+  els.input.focus();
+});
+
+// ---------------------------------------------------------------------------- choosing a file
+
+function extensionOf(name) {
+  const dot = name.lastIndexOf('.');
+  return dot >= 0 ? name.slice(dot + 1).toLowerCase() : '';
+}
+
+/** A sentence saying why the browser won't send this file, or null if it looks fine. */
+export function checkFile(file) {
+  const ext = extensionOf(file.name);
+  const looksAudio = (file.type || '').startsWith('audio/') || AUDIO_EXTENSIONS.includes(ext)
+    || file.type === 'video/webm' || file.type === 'video/ogg';
+  if (!looksAudio) {
+    return `“${file.name}” does not look like an audio file. Choose an MP3, WAV, FLAC, OGG/Opus, M4A/AAC or WebM file.`;
+  }
+  if (file.size === 0) return `“${file.name}” is empty.`;
+  if (file.size > MAX_MB * 1024 * 1024) {
+    return `“${file.name}” is ${bytes(file.size)}; the limit is ${MAX_MB} MB. Try a shorter excerpt or a compressed format such as MP3.`;
+  }
+  return null;
+}
+
+async function analyseFile(file) {
+  hideError();
+  const problem = checkFile(file);
+  if (problem) {
+    showError(extensionOf(file.name) && problem.includes('limit') ? 'That file is too large' : 'Can’t use that file', problem);
+    return;
+  }
+  currentUpload?.abort();
+  const gen = ++generation;
+  const name = file.name;
+  showStatus(`Uploading “${name}” (${bytes(file.size)})… 0%`, { progress: 0, cancellable: true });
+  const upload = uploadFile(file, {
+    onProgress: (p) => {
+      if (gen === generation) showStatus(`Uploading “${name}”… ${Math.round(p * 100)}%`, { progress: p, cancellable: true });
+    },
+    onUploaded: () => {
+      if (gen === generation) showStatus(`Analysing “${name}”: listening to every 3-second slice…`, { cancellable: true });
+    },
+  });
+  currentUpload = upload;
+  try {
+    const data = await upload.promise;
+    if (gen !== generation) return;
+    hideStatus();
+    setShareLink(data.id);
+    await showResult(data, file, gen);
+  } catch (err) {
+    if (gen !== generation) return;
+    hideStatus();
+    if (err instanceof ApiError && err.code === 'aborted') {
+      showStatusMessage('Upload cancelled.');
+      return;
+    }
+    showApiError(err, 'The upload failed');
+  } finally {
+    if (currentUpload === upload) currentUpload = null;
+  }
+}
+
+function showStatusMessage(text) {
+  // A quiet, announced note without a progress bar (e.g. "Upload cancelled.")
+  els.status.hidden = false;
+  els.statusText.textContent = text;
+  els.cancel.hidden = true;
+  els.statusProgress.hidden = true;
+  setTimeout(() => {
+    if (els.statusText.textContent === text) els.status.hidden = true;
+    els.statusProgress.hidden = false;
+  }, 2500);
+}
+
+els.cancel.addEventListener('click', () => {
+  if (currentUpload) currentUpload.abort();
+  else {
+    generation += 1; // loading a shared analysis: ignore its answer
+    hideStatus();
+  }
+});
+
+els.input.addEventListener('change', () => {
+  const file = els.input.files?.[0];
+  if (file) analyseFile(file);
+  els.input.value = ''; // choosing the same file again fires change again
+});
+
+// Drag and drop: the whole window accepts a dropped file; the zone lights up.
+let dragDepth = 0;
+const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+window.addEventListener('dragenter', (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  dragDepth += 1;
+  document.body.classList.add('is-dragging');
+});
+window.addEventListener('dragover', (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = 'copy';
+});
+window.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) document.body.classList.remove('is-dragging');
+});
+window.addEventListener('drop', (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  dragDepth = 0;
+  document.body.classList.remove('is-dragging');
+  const file = e.dataTransfer.files?.[0];
+  if (file) analyseFile(file);
+});
+
+// ---------------------------------------------------------------------------- share link
+
+function pageUrlFor(id) {
+  const url = new URL(window.location.href);
+  const api = url.searchParams.get('api');
+  url.search = '';
+  url.hash = '';
+  url.searchParams.set('analysis', id);
+  if (api) url.searchParams.set('api', api);
+  return url;
+}
+
+function setShareLink(id) {
+  if (!id) return;
+  const url = pageUrlFor(id);
+  history.replaceState({ analysis: id }, '', url);
+  els.shareUrl.value = url.href;
+  els.copyStatus.textContent = '';
+}
+
+els.copyLink.addEventListener('click', async () => {
+  const text = els.shareUrl.value;
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    els.shareUrl.focus();
+    els.shareUrl.select();
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
+  }
+  els.copyStatus.textContent = ok ? 'Link copied.' : 'Press Ctrl+C (⌘C) to copy the selected link.';
+  els.copyLink.querySelector('.copy-label').textContent = ok ? 'Copied' : 'Copy link';
+  setTimeout(() => { els.copyLink.querySelector('.copy-label').textContent = 'Copy link'; }, 2000);
+});
+
+els.shareUrl.addEventListener('focus', () => els.shareUrl.select());
+
+// ---------------------------------------------------------------------------- results
+
+async function showResult(data, file, gen) {
+  const book = new GenreBook(await genresPromise);
+  if (gen !== generation) return;
+  els.result.hidden = false;
+  els.result.dataset.analysisId = data.id || '';
+  els.result.dataset.state = 'loading';
+  renderSummary(data, book, els);
+  renderBars(data, book, els.bars);
+  renderGuide(data, book, els.guide);
+  renderLegend(data, book, els.legend);
+  renderFeatures(data, els.features);
+  if (data.id) els.shareUrl.value = pageUrlFor(data.id).href;
+  pictures.load(data.images);
+
+  const top = book.label(data.genre ?? data.genres?.[0]?.genre);
+  document.title = `${top} · ${data.filename || 'analysis'} · Music Genre Classifier`;
+  els.resultTitle.focus({ preventScroll: true });
+  els.result.scrollIntoView({ behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth', block: 'start' });
+
+  if (file) {
+    await showPlayer(data, file, book, gen);
+  } else {
+    showStaticTimeline(data, book, 'Opened from a link: the audio itself is not kept on the server, so here is its waveform. Drop the file above to listen along.');
+  }
+  if (gen === generation) els.result.dataset.state = 'ready';
+}
+
+async function showPlayer(data, file, book, gen) {
+  els.player.hidden = false;
+  els.staticTimeline.hidden = true;
+  try {
+    if (!player) {
+      const { Player } = await import('./player.js');
+      player = new Player(
+        { container: els.waveform, playBtn: els.playBtn, timeCurrent: els.timeCurrent, timeTotal: els.timeTotal, loading: els.playerLoading, nowGenre: els.nowGenre },
+        { colorOf: (g) => book.color(g), labelOf: (g) => book.label(g), shadowCss: document.body.dataset.shadowCss },
+      );
+    } else {
+      player.look.colorOf = (g) => book.color(g);
+      player.look.labelOf = (g) => book.label(g);
+    }
+    await player.load(file, data.segments);
+  } catch (err) {
+    if (gen !== generation) return;
+    console.warn('player unavailable:', err);
+    player?.destroy();
+    showStaticTimeline(data, book, 'This browser cannot play this file, so here is the waveform the server drew.');
+  }
+}
+
+function showStaticTimeline(data, book, note) {
+  player?.destroy();
+  els.player.hidden = true;
+  els.staticTimeline.hidden = false;
+  els.staticNote.textContent = note;
+  renderStrip(data, book, els.strip, els.stripAxis);
+  const frame = els.staticWaveImg.closest('.img-frame');
+  frame.classList.remove('is-loaded', 'is-failed');
+  const url = data.images?.waveform;
+  if (url) {
+    loadImage(els.staticWaveImg, apiUrl(url)).then((ok) => frame.classList.add(ok ? 'is-loaded' : 'is-failed'));
+  } else {
+    frame.classList.add('is-failed');
+  }
+}
+
+// ---------------------------------------------------------------------------- shared link on load
+
+async function restoreFromLink() {
+  const id = new URLSearchParams(window.location.search).get('analysis');
+  if (!id) return;
+  if (!ID_PATTERN.test(id)) {
+    showError('This link is not valid', 'The analysis id in the address is malformed.');
+    return;
+  }
+  const gen = ++generation;
+  showStatus('Loading the shared analysis…', { cancellable: true });
+  try {
+    const data = await getJSON(`/analyses/${encodeURIComponent(id)}`);
+    if (gen !== generation) return;
+    hideStatus();
+    els.shareUrl.value = pageUrlFor(id).href;
+    await showResult(data, null, gen);
+  } catch (err) {
+    if (gen !== generation) return;
+    hideStatus();
+    if (err instanceof ApiError && err.status === 404) {
+      showError('This analysis is no longer available',
+        `${err.message} Shared results are kept for a limited time; upload the file again to analyse it.`);
+    } else {
+      showApiError(err, 'Could not load the shared analysis');
+    }
+  }
+}
+
+// Tabs: start a picture as soon as its tab is opened.
+document.getElementById('picture-tabs').addEventListener('shown.bs.tab', (e) => {
+  const pane = document.querySelector(e.target.dataset.bsTarget);
+  const img = pane?.querySelector('.analysis-img');
+  if (img && pictures.urls) pictures.loadOne(img);
+});
+
+initModel({
+  stats: $('model-stats'),
+  footer: $('footer-model'),
+  gallery: $('model-gallery'),
+  galleryEmpty: $('model-gallery-empty'),
+});
+restoreFromLink();
+
+// For tests and debugging: a tiny read-only view of the page state.
+window.genrePage = Object.freeze({ clock, pct, get generation() { return generation; } });

@@ -1,0 +1,143 @@
+"""Score the served model on a split at TRACK level (and segment level beside it); draw the report card.
+
+Track level: the probabilities of all audible segments of all pieces of a track are averaged,
+exactly as the server averages the segments of an upload. Writes the metrics into
+``models/model_card.json`` and the pictures into ``static/images/metrics/``.
+
+    python -m training.evaluate --data-dir ../shared/data/gtzan
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genre_model import CARD_FILE, ModelCard, load_predictor
+from music_genre_classifier import FeatureSettings
+from training.dataset import AudioFile, default_split_dir, scan
+from training.feature_cache import load_segments
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Predictions:
+    genres: list[str]
+    tracks: list[str]
+    track_true: np.ndarray  # (n_tracks,)
+    track_prob: np.ndarray  # (n_tracks, n_genres)
+    segment_true: np.ndarray  # (n_segments,)
+    segment_prob: np.ndarray  # (n_segments, n_genres)
+
+
+def predict(predictor, genres: list[str], files: list[AudioFile], segments: list[np.ndarray]) -> Predictions:
+    index = {g: i for i, g in enumerate(genres)}
+    by_track: dict[str, list[np.ndarray]] = defaultdict(list)
+    genre_of: dict[str, str] = {}
+    segment_true, segment_prob = [], []
+    for file, segs in zip(files, segments):
+        if len(segs) == 0:
+            continue
+        probs = np.concatenate([predictor.predict(segs[i : i + 256]) for i in range(0, len(segs), 256)])
+        by_track[file.track].append(probs)
+        genre_of[file.track] = file.genre
+        segment_prob.append(probs)
+        segment_true.extend([index[file.genre]] * len(probs))
+    tracks = sorted(by_track)
+    return Predictions(
+        genres=genres,
+        tracks=tracks,
+        track_true=np.array([index[genre_of[t]] for t in tracks]),
+        track_prob=np.stack([np.concatenate(by_track[t]).mean(axis=0) for t in tracks]),
+        segment_true=np.array(segment_true),
+        segment_prob=np.concatenate(segment_prob),
+    )
+
+
+def score(pred: Predictions) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    labels = list(range(len(pred.genres)))
+    track_hat = pred.track_prob.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        pred.track_true, track_hat, labels=labels, zero_division=0
+    )
+    present = support > 0
+    return {
+        "tracks": int(len(pred.tracks)),
+        "segments": int(len(pred.segment_true)),
+        "track_accuracy": round(float(accuracy_score(pred.track_true, track_hat)), 4),
+        "segment_accuracy": round(float(accuracy_score(pred.segment_true, pred.segment_prob.argmax(axis=1))), 4),
+        # macro-F1 over the genres this split holds (a genre with no test track has no F1)
+        "macro_f1": round(float(f1_score(pred.track_true, track_hat, labels=np.flatnonzero(present), average="macro", zero_division=0)), 4),
+        "per_genre": {
+            genre: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "f1": round(float(f1[i]), 4),
+                "support": int(support[i]),
+            }
+            for i, genre in enumerate(pred.genres)
+        },
+    }
+
+
+def evaluate(
+    model_dir: Path,
+    data_dir: Path,
+    split_dir: Path | None,
+    cache_dir: Path,
+    metrics_dir: Path | None,
+    splits: tuple[str, ...] = ("valid", "test"),
+) -> dict:
+    """Score ``splits`` with the served predictor; update the card; draw the pictures for test."""
+    card = ModelCard.load(model_dir)
+    settings = FeatureSettings.from_dict(card.features)
+    predictor = load_predictor(model_dir, card)
+    files = scan(data_dir, split_dir)
+    metrics: dict = {"backend": predictor.backend}
+    predictions: dict[str, Predictions] = {}
+    for split in splits:
+        chosen = [f for f in files if f.split == split and f.genre in card.genres]
+        if not chosen:
+            continue
+        predictions[split] = predict(predictor, card.genres, chosen, load_segments([f.path for f in chosen], settings, cache_dir))
+        metrics[split] = score(predictions[split])
+        log.info("%s: track accuracy %.3f (%d tracks), segment accuracy %.3f, macro-F1 %.3f", split,
+                 metrics[split]["track_accuracy"], metrics[split]["tracks"],
+                 metrics[split]["segment_accuracy"], metrics[split]["macro_f1"])
+    raw = dict(card.raw)
+    raw["metrics"] = metrics
+    (model_dir / CARD_FILE).write_text(json.dumps(raw, indent=2) + "\n")
+    if metrics_dir is not None and "test" in predictions:
+        from training.report_card import draw_report_card
+
+        history_file = model_dir / "training_history.json"
+        history = json.loads(history_file.read_text()) if history_file.exists() else None
+        draw_report_card(predictions["test"], metrics["test"], history, Path(metrics_dir))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Track-level evaluation of the served model.")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--split-dir", type=Path, help="train/valid/test lists (default: <data-dir>/splits if present)")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "features")
+    parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    split_dir = args.split_dir or default_split_dir(args.data_dir)
+    metrics = evaluate(args.model_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir)
+    print(json.dumps({k: {m: v for m, v in s.items() if m != "per_genre"} if isinstance(s, dict) else s
+                      for k, s in metrics.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
