@@ -59,7 +59,10 @@ def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 6
         ffmpeg_binary(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
         "-t", f"{max_seconds:.3f}", "-i", path,
         "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
+        # rematrix_maxval 1: the downmix averages the channels; ffmpeg's default stereo->mono
+        # sums them at -3 dB each, which makes a typical (correlated) stereo song 3 dB louder than
+        # its mono version and clips loud masters.
+        "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
     ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)

@@ -45,6 +45,14 @@ class FeatureSettings:
     segment_seconds: float = 3.0
     min_clip_seconds: float = 2.0
     silence_dbfs: float = -60.0  # a segment whose RMS is below this is dropped as silent
+    # Extra rows stacked under the MFCCs (defaults off, so an older model card still means what it said):
+    deltas: int = 0  # 1: + first-order deltas of the MFCCs, 2: + second-order deltas as well
+    contrast_bands: int = 0  # > 0: + spectral contrast over this many octave bands (bands + 1 rows)
+
+    @property
+    def n_features(self) -> int:
+        """Rows of the feature matrix: MFCCs, their deltas, spectral contrast."""
+        return self.n_mfcc * (1 + self.deltas) + (self.contrast_bands + 1 if self.contrast_bands else 0)
 
     @property
     def segment_samples(self) -> int:
@@ -64,14 +72,14 @@ class FeatureSettings:
 class Spectral:
     """What one STFT of the signal yields: the MFCC matrix and a few summary features."""
 
-    mfcc: np.ndarray  # (n_mfcc, frames)
+    mfcc: np.ndarray  # (n_features, frames): n_mfcc MFCCs, then any deltas and spectral contrast
     onset_envelope: np.ndarray  # (frames,)
     centroid_hz: np.ndarray  # (frames,)
 
 
 @dataclass
 class Segments:
-    mfcc: np.ndarray  # (n, frames_per_segment, n_mfcc) float32
+    mfcc: np.ndarray  # (n, frames_per_segment, n_features) float32
     start_s: np.ndarray  # (n,)
     end_s: np.ndarray  # (n,)
     silent: np.ndarray  # (n,) bool
@@ -97,26 +105,43 @@ def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray
 
 
 def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral:
-    """MFCC (and the by-products the summary needs) from one STFT over the whole signal."""
+    """The model's feature matrix (and the by-products the summary needs) from one STFT over the whole signal.
+
+    Rows: ``n_mfcc`` MFCCs; with ``deltas`` their first (and second) time derivatives; with
+    ``contrast_bands`` the spectral contrast (peak-to-valley in dB per octave band).
+    """
     import librosa
 
     magnitude = np.abs(
         librosa.stft(signal, n_fft=settings.n_fft, hop_length=settings.hop_length, dtype=np.complex64)
     )
     centroid = librosa.feature.spectral_centroid(S=magnitude, sr=settings.sample_rate)[0]
+    contrast = None
+    if settings.contrast_bands:
+        contrast = librosa.feature.spectral_contrast(
+            S=magnitude, sr=settings.sample_rate, n_fft=settings.n_fft, n_bands=settings.contrast_bands
+        )
     mel = librosa.feature.melspectrogram(S=magnitude**2, sr=settings.sample_rate, n_mels=settings.n_mels)
     del magnitude
     mel_db = librosa.power_to_db(mel)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
     onset = librosa.onset.onset_strength(S=mel_db, sr=settings.sample_rate, hop_length=settings.hop_length)
-    return Spectral(mfcc.astype(np.float32), onset, centroid)
+    rows = [mfcc]
+    for order in range(1, settings.deltas + 1):
+        rows.append(librosa.feature.delta(mfcc, order=order, width=9, mode="nearest"))
+    if contrast is not None:
+        rows.append(contrast)
+    return Spectral(np.concatenate(rows).astype(np.float32), onset, centroid)
 
 
 def slice_segments(signal: np.ndarray, mfcc: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
     """Cut the whole-signal MFCC into segments that start every ``segment_seconds``."""
     frames = settings.frames_per_segment
     step = settings.segment_samples
-    starts = [i for i in range(0, len(signal) - step + 1, step) if round(i / settings.hop_length) + frames <= mfcc.shape[1]]
+    # A segment whose samples are all in the signal may need up to two frames past the last one
+    # (130 frames span 3.02 s): repeat the edge frame rather than lose the segment.
+    mfcc = np.pad(mfcc, ((0, 0), (0, 2)), mode="edge")
+    starts = list(range(0, len(signal) - step + 1, step))
     blocks, silent = [], []
     threshold = 10 ** (settings.silence_dbfs / 20)
     for start in starts:
@@ -126,7 +151,7 @@ def slice_segments(signal: np.ndarray, mfcc: np.ndarray, settings: FeatureSettin
         silent.append(float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < threshold)
     start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
     return Segments(
-        mfcc=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, settings.n_mfcc), np.float32),
+        mfcc=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, mfcc.shape[0]), np.float32),
         start_s=start_s,
         end_s=np.minimum(start_s + settings.segment_seconds, duration_s),
         silent=np.array(silent, dtype=bool),

@@ -95,6 +95,7 @@ def evaluate(
     cache_dir: Path,
     metrics_dir: Path | None,
     splits: tuple[str, ...] = ("valid", "test"),
+    robustness: bool = False,
 ) -> dict:
     """Score ``splits`` with the served predictor; update the card; draw the pictures for test."""
     card = ModelCard.load(model_dir)

@@ -1,46 +1,99 @@
-"""The CNN of the design card, over (frames, n_mfcc, 1) MFCC segments."""
+"""The genre models over (frames, n_features, 1) feature segments; standardisation is inside each.
+
+``cnn`` is the design card's 2-D CNN; ``conv1d`` a small 1-D CNN over time with the feature rows as
+channels and global pooling (a few ten thousand weights instead of millions); ``stats`` a linear-ish
+classifier on the per-row mean and mean square over time. Every model takes raw features, so the
+server (TFLite or Keras) feeds exactly what ``mfcc_segments`` returns and nothing else.
+"""
 from __future__ import annotations
 
 import numpy as np
 
+ARCHITECTURES = ("cnn", "conv1d", "stats")
 
-def build_cnn(input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray, learning_rate: float = 1e-3):
-    """3 conv blocks (32/64/128), dense 512 and 256, softmax; per-coefficient standardisation inside.
 
-    Batch norm uses momentum 0.9 (not Keras' 0.99): with ~60 steps an epoch, the slower moving
-    averages are still far from the batch statistics when early stopping picks its epoch, and the
-    model then predicts one genre for everything in inference mode.
-
-    The Normalization layer is adapted on the training segments and saved with the weights, so the
-    server feeds raw MFCCs and can never standardise differently from training.
-    """
-    import keras
+def _normalizer(train_x: np.ndarray, name: str = "standardize_features"):
     from keras import layers
 
-    normalize = layers.Normalization(axis=2, name="standardize_mfcc")
+    normalize = layers.Normalization(axis=2, name=name)
     normalize.adapt(train_x)
+    return normalize
 
+
+def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray,
+                  dropout: float = 0.3, l2: float = 1e-4, name: str = "genre_cnn"):
+    """One uncompiled network (softmax output) of the named architecture."""
+    import keras
+    from keras import layers, regularizers
+
+    reg = regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=input_shape, name="mfcc")
-    x = normalize(inputs)
-    for filters in (32, 64, 128):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.MaxPooling2D(2, padding="same")(x)
-        x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
-    for units in (512, 256):
-        x = layers.Dense(units, activation="relu")(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(n_genres, activation="softmax", name="genre")(x)
+    x = _normalizer(train_x)(inputs)
+    frames, n_features = input_shape[0], input_shape[1]
+    if arch == "cnn":
+        # Batch norm momentum 0.9 (not 0.99): with ~60 steps an epoch the slower moving averages are
+        # still far from the batch statistics when early stopping picks its epoch.
+        for filters in (32, 64, 128):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.MaxPooling2D(2, padding="same")(x)
+            x = layers.Dropout(0.25)(x)
+        x = layers.Flatten()(x)
+        for units in (512, 256):
+            x = layers.Dense(units, activation="relu")(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.Dropout(dropout)(x)
+    elif arch == "conv1d":
+        x = layers.Reshape((frames, n_features))(x)
+        for filters in (64, 64, 96):
+            x = layers.Conv1D(filters, 5, padding="same", use_bias=False, kernel_regularizer=reg)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.Activation("relu")(x)
+            x = layers.MaxPooling1D(2, padding="same")(x)
+            x = layers.SpatialDropout1D(0.1)(x)
+        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+        x = layers.Dropout(dropout)(x)
+        x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(dropout)(x)
+    elif arch == "stats":
+        x = layers.Reshape((frames, n_features))(x)
+        squared = layers.Multiply()([x, x])
+        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalAveragePooling1D()(squared)])
+        x = layers.Dropout(dropout)(x)
+        x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(dropout)(x)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {ARCHITECTURES}")
+    outputs = layers.Dense(n_genres, activation="softmax", name="genre", kernel_regularizer=reg)(x)
+    return keras.Model(inputs, outputs, name=name)
 
-    model = keras.Model(inputs, outputs, name="genre_cnn")
+
+def compile_network(model, learning_rate: float = 1e-3, label_smoothing: float = 0.0):
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
     return model
+
+
+def build_cnn(input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray, learning_rate: float = 1e-3):
+    """The design card's CNN, compiled (one-hot labels)."""
+    return compile_network(build_network("cnn", input_shape, n_genres, train_x), learning_rate)
+
+
+def average_models(models: list, name: str = "genre_cnn"):
+    """One Keras model whose output is the mean of ``models``' softmax outputs (a seed ensemble)."""
+    import keras
+    from keras import layers
+
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(shape=models[0].input_shape[1:], name="mfcc")
+    outputs = [m(inputs) for m in models]
+    return keras.Model(inputs, layers.Average(name="genre")(outputs), name=name)
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:

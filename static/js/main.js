@@ -49,6 +49,8 @@ const els = {
   bars: $('genre-bars'),
   guide: $('genre-guide'),
   features: $('features'),
+  featuresModel: $('features-model'),
+  waveformTimeline: $('waveform-timeline'),
 };
 
 for (const el of document.querySelectorAll('[data-max-mb]')) el.textContent = String(MAX_MB);
@@ -125,17 +127,23 @@ function extensionOf(name) {
   return dot >= 0 ? name.slice(dot + 1).toLowerCase() : '';
 }
 
-/** A sentence saying why the browser won't send this file, or null if it looks fine. */
-export function checkFile(file) {
+/** {title, message} saying why the browser won't send this file, or null if it looks fine. */
+function checkFile(file) {
   const ext = extensionOf(file.name);
   const looksAudio = (file.type || '').startsWith('audio/') || AUDIO_EXTENSIONS.includes(ext)
     || file.type === 'video/webm' || file.type === 'video/ogg';
   if (!looksAudio) {
-    return `“${file.name}” does not look like an audio file. Choose an MP3, WAV, FLAC, OGG/Opus, M4A/AAC or WebM file.`;
+    return {
+      title: 'Not an audio file',
+      message: `“${file.name}” does not look like an audio file. Choose an MP3, WAV, FLAC, OGG/Opus, M4A/AAC or WebM file.`,
+    };
   }
-  if (file.size === 0) return `“${file.name}” is empty.`;
+  if (file.size === 0) return { title: 'Empty file', message: `“${file.name}” is empty.` };
   if (file.size > MAX_MB * 1024 * 1024) {
-    return `“${file.name}” is ${bytes(file.size)}; the limit is ${MAX_MB} MB. Try a shorter excerpt or a compressed format such as MP3.`;
+    return {
+      title: 'That file is too large',
+      message: `“${file.name}” is ${bytes(file.size)}; the limit is ${MAX_MB} MB. Try a shorter excerpt or a compressed format such as MP3.`,
+    };
   }
   return null;
 }
@@ -144,7 +152,7 @@ async function analyseFile(file) {
   hideError();
   const problem = checkFile(file);
   if (problem) {
-    showError(extensionOf(file.name) && problem.includes('limit') ? 'That file is too large' : 'Can’t use that file', problem);
+    showError(problem.title, problem.message);
     return;
   }
   currentUpload?.abort();
@@ -282,7 +290,7 @@ async function showResult(data, file, gen) {
   renderBars(data, book, els.bars);
   renderGuide(data, book, els.guide);
   renderLegend(data, book, els.legend);
-  renderFeatures(data, els.features);
+  renderFeatures(data, els.features, els.featuresModel);
   if (data.id) els.shareUrl.value = pageUrlFor(data.id).href;
   pictures.load(data.images);
 
@@ -306,7 +314,7 @@ async function showPlayer(data, file, book, gen) {
     if (!player) {
       const { Player } = await import('./player.js');
       player = new Player(
-        { container: els.waveform, playBtn: els.playBtn, timeCurrent: els.timeCurrent, timeTotal: els.timeTotal, loading: els.playerLoading, nowGenre: els.nowGenre },
+        { container: els.waveform, timeline: els.waveformTimeline, playBtn: els.playBtn, timeCurrent: els.timeCurrent, timeTotal: els.timeTotal, loading: els.playerLoading, nowGenre: els.nowGenre },
         { colorOf: (g) => book.color(g), labelOf: (g) => book.label(g), shadowCss: document.body.dataset.shadowCss },
       );
     } else {

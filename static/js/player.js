@@ -35,7 +35,8 @@ export class Player {
   load(file, segments) {
     this.destroy();
     this.segments = Array.isArray(segments) ? segments : [];
-    const { container, playBtn, loading } = this.els;
+    const { container, playBtn, loading, timeline } = this.els;
+    timeline.replaceChildren();
     const { colorOf, labelOf } = this.look;
     container.dataset.regionCount = '0';
     container.style.setProperty('--ws-height', `${HEIGHT}px`);
@@ -58,7 +59,9 @@ export class Player {
       plugins: [
         this.regions,
         TimelinePlugin.create({
+          container: this.els.timeline,
           height: 22,
+          formatTimeCallback: (t) => clock(t),
           style: { color: 'var(--bs-secondary-color)' },
           secondaryLabelOpacity: 0.6,
         }),
@@ -220,5 +223,6 @@ export class Player {
     this.els.timeCurrent.textContent = '0:00';
     this.els.timeTotal.textContent = '0:00';
     this.els.container.dataset.regionCount = '0';
+    this.els.timeline.replaceChildren();
   }
 }

@@ -165,21 +165,23 @@ export function renderStrip(data, book, strip, axis) {
   }
 }
 
-function featureRow(term, value, note) {
-  return [h('dt', { text: term }), h('dd', {}, h('span', { class: 'feature-value', text: value }), note ? h('span', { class: 'feature-note', text: note }) : null)];
+function feature(term, value, note) {
+  return h('div', { class: 'feature' },
+    h('dt', { text: term }),
+    h('dd', {}, h('span', { class: 'feature-value', text: value }), note ? h('span', { class: 'feature-note', text: note }) : null));
 }
 
-export function renderFeatures(data, dl) {
+export function renderFeatures(data, dl, modelLine) {
   dl.replaceChildren();
   const f = data.features && typeof data.features === 'object' ? data.features : {};
-  const rows = [];
-  rows.push(featureRow('Tempo', isNum(f.tempo_bpm) ? `${Math.round(f.tempo_bpm)} BPM` : '—', 'estimated beats per minute'));
-  rows.push(featureRow('Spectral centroid', isNum(f.spectral_centroid_hz)
+  const items = [];
+  items.push(feature('Tempo', isNum(f.tempo_bpm) ? `${Math.round(f.tempo_bpm)} BPM` : '—', 'estimated beats per minute'));
+  items.push(feature('Spectral centroid', isNum(f.spectral_centroid_hz)
     ? (f.spectral_centroid_hz >= 1000 ? `${(f.spectral_centroid_hz / 1000).toFixed(2)} kHz` : `${Math.round(f.spectral_centroid_hz)} Hz`)
     : '—', 'brightness: where the energy sits'));
-  rows.push(featureRow('RMS level', isNum(f.rms)
+  items.push(feature('RMS level', isNum(f.rms)
     ? `${f.rms.toFixed(3)}${f.rms > 0 ? ` (${(20 * Math.log10(f.rms)).toFixed(1)} dBFS)` : ''}` : '—', 'average loudness'));
-  rows.push(featureRow('Zero-crossing rate', isNum(f.zero_crossing_rate) ? f.zero_crossing_rate.toFixed(3) : '—',
+  items.push(feature('Zero-crossing rate', isNum(f.zero_crossing_rate) ? f.zero_crossing_rate.toFixed(3) : '—',
     'noisiness: how often the wave crosses zero'));
 
   let analysed = '—';
@@ -192,15 +194,16 @@ export function renderFeatures(data, dl) {
       note = 'the whole file';
     }
   }
-  rows.push(featureRow('Audio analysed', analysed, note));
+  items.push(feature('Audio analysed', analysed, note));
 
   const t = data.timing_ms && typeof data.timing_ms === 'object' ? data.timing_ms : {};
   const parts = ['decode', 'features', 'inference'].filter((k) => isNum(t[k])).map((k) => `${k} ${ms(t[k])}`);
-  rows.push(featureRow('Processing time', ms(t.total), parts.join(' · ')));
-  if (data.model && (data.model.name || data.model.version)) {
-    rows.push(featureRow('Model', [data.model.name, data.model.version].filter(Boolean).join(' '), ''));
-  }
-  dl.append(...rows.flat());
+  items.push(feature('Processing time', ms(t.total), parts.join(' · ')));
+  dl.append(...items);
+
+  const model = data.model && typeof data.model === 'object' ? data.model : {};
+  const name = [model.name, model.version].filter(Boolean).join(' ');
+  modelLine.textContent = name ? `Classified by the model ${name}.` : '';
 }
 
 /**

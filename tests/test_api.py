@@ -1,0 +1,190 @@
+"""The JSON contract of every route, on real decoded audio through the committed model."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, chord, clicks, noise, upload, write_audio
+
+KINDS = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")
+
+
+def check_contract(body: dict, genres: list[str]) -> None:
+    assert set(body) >= {"id", "filename", "duration_s", "analyzed_s", "genre", "confidence", "genres",
+                         "segments", "features", "images", "model", "timing_ms"}
+    assert len(body["id"]) == 16
+    listed = [g["genre"] for g in body["genres"]]
+    assert sorted(listed) == sorted(genres), "every genre the model knows is listed once"
+    probabilities = [g["probability"] for g in body["genres"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0, abs=2e-3)
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert body["genre"] == listed[0] and body["confidence"] == probabilities[0]
+    for segment in body["segments"]:
+        assert segment["genre"] in genres
+        assert 0 < segment["probability"] <= 1
+        assert segment["end_s"] > segment["start_s"]
+    starts = [s["start_s"] for s in body["segments"]]
+    assert starts == sorted(starts)
+    assert set(body["images"]) == set(KINDS)
+    assert set(body["timing_ms"]) >= {"decode", "features", "inference", "total"}
+    features = body["features"]
+    assert set(features) == {"tempo_bpm", "spectral_centroid_hz", "rms", "zero_crossing_rate"}
+    assert all(isinstance(v, float) and np.isfinite(v) for v in features.values())
+
+
+@pytest.fixture(scope="module")
+def genres(app):
+    return app.extensions["genre"]["classifier"].genres
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".flac", ".ogg", ".m4a"])
+def test_upload_returns_the_contract_for_each_format(client, genres, audio_dir, suffix):
+    path = write_audio(audio_dir / f"tune{suffix}", chord(12, seed=3), channels=2, out_sr=44100)
+    response = upload(client, path)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    check_contract(body, genres)
+    assert body["filename"] == f"tune{suffix}"
+    assert body["duration_s"] == pytest.approx(12, abs=0.1)
+    assert body["analyzed_s"] == pytest.approx(12, abs=0.1)
+    assert [s["start_s"] for s in body["segments"]] == [0.0, 3.0, 6.0, 9.0]
+
+
+def test_features_describe_the_audio(client, audio_dir):
+    """A steady 120-bpm click track and white noise differ the way their sound does."""
+    beat = upload(client, write_audio(audio_dir / "beat.wav", clicks(15, bpm=120))).get_json()["features"]
+    hiss = upload(client, write_audio(audio_dir / "hiss.wav", noise(15))).get_json()["features"]
+    assert beat["tempo_bpm"] == pytest.approx(120, rel=0.05)
+    assert hiss["zero_crossing_rate"] > 0.3 > beat["zero_crossing_rate"]
+    assert hiss["spectral_centroid_hz"] > 3000
+    assert hiss["rms"] == pytest.approx(0.3, rel=0.1)
+
+
+def test_stored_analysis_is_returned_again(client, song_mp3):
+    first = upload(client, song_mp3).get_json()
+    again = client.get(f"/analyses/{first['id']}")
+    assert again.status_code == 200
+    assert again.get_json() == first
+
+
+def test_pictures_are_drawn_once_then_served_from_the_store(client, app_dir, song_mp3):
+    body = upload(client, song_mp3).get_json()
+    for kind in KINDS:
+        url = body["images"][kind]
+        assert url == f"/analyses/{body['id']}/{kind}.png"
+        first = client.get(url)
+        assert first.status_code == 200 and first.mimetype == "image/png"
+        image = Image.open(io.BytesIO(first.data))
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 200
+        assert (app_dir / "store" / body["id"] / f"{kind}.png").read_bytes() == first.data
+        assert client.get(url).data == first.data
+
+
+def test_model_card_route(client, genres):
+    card = client.get("/api/model").get_json()
+    assert card["genres"] == genres
+    assert card["features"]["sample_rate"] == 22050
+    test = card["metrics"]["test"]
+    assert 0 <= test["track_accuracy"] <= 1 and test["tracks"] > 0
+
+
+def test_genre_guide_route_serves_genres_json(client, genres):
+    response = client.get("/api/genres")
+    assert response.status_code == 200
+    guide = response.get_json()
+    assert guide == json.loads((ROOT / "genres.json").read_text())
+    assert set(genres) <= set(guide)
+
+
+def test_health(client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["model"] == "genre_cnn"
+
+
+def test_index_page_is_served(client):
+    response = client.get("/")
+    assert response.status_code == 200 and b"<html" in response.data.lower()
+
+
+def error_of(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    return error
+
+
+def test_missing_file_field_is_400(client):
+    error_of(client.post("/file-upload", data={"other": "x"}), 400, "no_file")
+    error_of(client.post("/file-upload"), 400, "no_file")
+
+
+def test_empty_file_is_400(client, audio_dir):
+    empty = audio_dir / "empty.mp3"
+    empty.write_bytes(b"")
+    error_of(upload(client, empty), 400, "empty_file")
+
+
+@pytest.mark.parametrize("content", [b"just some text\n" * 50, b"<html><body>hi</body></html>",
+                                     b"\x89PNG\r\n\x1a\n" + bytes(500), bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8))])
+def test_not_audio_is_415(client, audio_dir, content):
+    fake = audio_dir / "fake.mp3"
+    fake.write_bytes(content)
+    error = error_of(upload(client, fake), 415, "unsupported_media")
+    assert str(audio_dir) not in error["message"] and "upload-" not in error["message"]
+
+
+def test_too_short_is_422(client, audio_dir):
+    error_of(upload(client, write_audio(audio_dir / "blip.wav", chord(1.0))), 422, "too_short")
+
+
+def test_silence_is_422(client, audio_dir):
+    silent = write_audio(audio_dir / "silence.flac", np.zeros(SR_SECONDS(60), np.float32))
+    error_of(upload(client, silent), 422, "silent")
+
+
+def SR_SECONDS(seconds: float) -> int:  # noqa: N802 - reads like a unit
+    return int(seconds * 22050)
+
+
+def test_silent_stretches_are_left_out_of_the_timeline(client, audio_dir):
+    signal = np.concatenate([chord(9), np.zeros(SR_SECONDS(9), np.float32), chord(6, seed=5)])
+    body = upload(client, write_audio(audio_dir / "gap.wav", signal)).get_json()
+    assert [s["start_s"] for s in body["segments"]] == [0.0, 3.0, 6.0, 18.0, 21.0]
+
+
+def test_unknown_and_malformed_ids_are_404(client):
+    error_of(client.get("/analyses/0123456789abcdef"), 404, "not_found")
+    error_of(client.get("/analyses/..%2f..%2fetc"), 404)
+    error_of(client.get("/analyses/0123456789abcdef/waveform.png"), 404, "not_found")
+    error_of(client.get("/no-such-route"), 404)
+
+
+def test_unknown_picture_kind_is_404(client, song_mp3):
+    body = upload(client, song_mp3).get_json()
+    error_of(client.get(f"/analyses/{body['id']}/chroma.png"), 404, "not_found")
+
+
+def test_wrong_method_is_json(client):
+    error_of(client.get("/file-upload"), 405)
+
+
+def test_upload_over_the_limit_is_413(tmp_path, audio_dir):
+    from conftest import make_app
+
+    small = make_app(tmp_path, MAX_UPLOAD_MB=0.05).test_client()
+    big = write_audio(audio_dir / "big.wav", chord(10))  # ~440 kB > 50 kB
+    error_of(upload(small, big), 413, "too_large")
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_filename_is_shown_without_path_or_control_characters(client, song_mp3):
+    body = upload(client, song_mp3, name="../../etc/pa\x00ss\u00e9 wd.mp3").get_json()
+    assert body["filename"] == "pass\u00e9 wd.mp3"

@@ -1,0 +1,487 @@
+"""The web page in a real browser: headless Debian chromium driven by selenium.
+
+The app runs in-process (``create_app()`` served by werkzeug on a free port); the audio is made
+here (numpy chords + drum-like noise bursts, encoded to MP3 with ffmpeg). Needs /usr/bin/chromium,
+/usr/bin/chromedriver, ffmpeg, the selenium package and the vendored front-end files
+(``make vendor``: npm ci && npm run vendor).
+
+The helpers at the top are also used by scripts/screenshot.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+import uuid
+import wave
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - reported as a skip below
+    webdriver = None
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
+SAMPLE_RATE = 22050
+RESULT_TIMEOUT_S = 120  # an analysis + decoding in the browser, on a busy CI box
+VENDOR_FILES = [
+    "static/vendor/bootstrap/bootstrap.min.css",
+    "static/vendor/bootstrap/bootstrap.bundle.min.js",
+    "static/vendor/wavesurfer/wavesurfer.esm.js",
+    "static/vendor/wavesurfer/plugins/regions.esm.js",
+]
+
+
+def _missing_requirement() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium chromium-driver) - browser tests skipped"
+    if not Path(CHROMEDRIVER).exists():
+        return f"{CHROMEDRIVER} is missing (apt-get install chromium-driver) - browser tests skipped"
+    if webdriver is None:
+        return "the selenium package is not installed (pip install -r requirements-dev.txt)"
+    if not shutil.which("ffmpeg"):
+        return "ffmpeg is not on PATH - cannot encode the test MP3"
+    missing = [f for f in VENDOR_FILES if not (ROOT / f).exists()]
+    if missing:
+        return f"front-end vendor files missing ({missing[0]}): run `make vendor` (npm ci && npm run vendor)"
+    return None
+
+
+_SKIP_REASON = _missing_requirement()
+pytestmark = pytest.mark.skipif(_SKIP_REASON is not None, reason=_SKIP_REASON or "")
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def make_music(seconds: float = 12.0, sr: int = SAMPLE_RATE, seed: int = 7) -> np.ndarray:
+    """A music-like mono signal: a chord progression with harmonics, bass, kick, snare and hats."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    y = np.zeros(n)
+    bpm = 112.0
+    beat = 60.0 / bpm
+    chords = [(57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62)]  # Am F C G (MIDI)
+    bar = 4 * beat
+    for i, start in enumerate(np.arange(0.0, seconds, bar)):
+        a, b = int(start * sr), min(n, int((start + bar) * sr))
+        tt = t[a:b] - start
+        env = np.minimum(1.0, tt / 0.02) * np.exp(-tt * 0.6)
+        for k, note in enumerate(chords[i % len(chords)]):
+            f = 440.0 * 2 ** ((note - 69) / 12)
+            for h, amp in ((1, 1.0), (2, 0.45), (3, 0.25), (4, 0.12)):
+                y[a:b] += 0.06 * amp * env * np.sin(2 * np.pi * f * h * tt + k)
+        root = 440.0 * 2 ** ((chords[i % len(chords)][0] - 12 - 69) / 12)
+        y[a:b] += 0.12 * env * np.sin(2 * np.pi * root * tt)
+    for j, start in enumerate(np.arange(0.0, seconds, beat / 2)):
+        a = int(start * sr)
+        if j % 2 == 0:  # kick on the beat: a falling sine
+            m = min(n - a, int(0.25 * sr))
+            tt = np.arange(m) / sr
+            y[a:a + m] += 0.5 * np.exp(-tt * 18) * np.sin(2 * np.pi * (50 + 90 * np.exp(-tt * 30)) * tt)
+        if j % 4 == 2:  # snare on 2 and 4: a noise burst
+            m = min(n - a, int(0.18 * sr))
+            y[a:a + m] += 0.25 * np.exp(-np.arange(m) / sr * 22) * rng.standard_normal(m)
+        m = min(n - a, int(0.04 * sr))  # closed hi-hat on every eighth
+        hat = rng.standard_normal(m)
+        hat = np.diff(hat, prepend=0.0)  # crude high-pass
+        y[a:a + m] += 0.05 * np.exp(-np.arange(m) / sr * 90) * hat
+    return (0.9 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def write_mp3(path: Path, seconds: float = 12.0, seed: int = 7) -> Path:
+    """Encode make_music() to an MP3 at path (via a temporary WAV and ffmpeg)."""
+    samples = make_music(seconds, seed=seed)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    wav_path = path.with_suffix(".wav")
+    with wave.open(str(wav_path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav_path), "-codec:a", "libmp3lame", "-b:a", "128k", str(path)],
+        check=True,
+    )
+    wav_path.unlink()
+    return path
+
+
+# ----------------------------------------------------------------------------- server + browser
+
+
+@contextmanager
+def serve_app(env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the real app (create_app) on a free 127.0.0.1 port in a thread; yield its base URL."""
+    from werkzeug.serving import make_server
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        from app import create_app
+
+        app = create_app()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="page-test-server", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def chrome(width: int = 1280, height: int = 1600) -> Iterator["webdriver.Chrome"]:
+    """Headless chromium with a throw-away profile."""
+    profile = tempfile.mkdtemp(prefix="page-test-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-extensions", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+        f"--window-size={width},{height}", f"--user-data-dir={profile}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(60)
+        if width < 500:  # headless windows are at least 500 px wide: emulate a phone screen instead
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 2, "mobile": True})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def post_file(base: str, path: Path, filename: str | None = None) -> tuple[int, dict]:
+    """POST a file to /file-upload as multipart/form-data; return (status, JSON body)."""
+    boundary = uuid.uuid4().hex
+    name = filename or path.name
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{base}/file-upload", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"},
+    )
+    return _open_json(request)
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    return _open_json(urllib.request.Request(url, headers={"Accept": "application/json"}))
+
+
+def _open_json(request: urllib.request.Request) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(request, timeout=RESULT_TIMEOUT_S) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def upload_in_page(driver, path: Path) -> None:
+    """Give the page's file input a file, as a user choosing it in the picker would."""
+    driver.find_element(By.ID, "file-input").send_keys(str(path))
+
+
+def wait_for_result(driver, previous_id: str | None = None, timeout: float = RESULT_TIMEOUT_S) -> str:
+    """Wait until a result (other than previous_id) is fully shown; return its analysis id."""
+
+    def ready(d):
+        state = d.execute_script(
+            "const r = document.getElementById('result');"
+            "return r.hidden ? null : [r.dataset.state, r.dataset.analysisId];"
+        )
+        error = d.find_element(By.ID, "error")
+        if error.is_displayed():
+            raise AssertionError(f"the page shows an error instead of a result: {error.text}")
+        if state and state[0] == "ready" and state[1] and state[1] != previous_id:
+            return state[1]
+        return False
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(ready)
+
+
+def wait_pictures_loaded(driver, selector: str = ".analysis-img", timeout: float = RESULT_TIMEOUT_S) -> list[dict]:
+    script = (
+        "return [...document.querySelectorAll(arguments[0])].map(i => "
+        "({kind: i.dataset.kind || i.id, state: i.dataset.state || '', w: i.naturalWidth, complete: i.complete, src: i.src}));"
+    )
+
+    def loaded(d):
+        imgs = d.execute_script(script, selector)
+        failed = [i for i in imgs if i["state"] == "failed"]
+        if failed:
+            raise AssertionError(f"pictures failed to load: {failed}")
+        return imgs if imgs and all(i["complete"] and i["w"] > 0 for i in imgs) else False
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(loaded)
+
+
+def browser_errors(driver) -> list[str]:
+    """SEVERE console entries, minus the ones a test provokes on purpose or that are harmless."""
+    harmless = (
+        "the server responded with a status of 4",  # the error-path tests provoke 404/415
+        "inline style",  # wavesurfer's shadow-root <style>; replaced by a linked sheet
+        "favicon.ico",
+    )
+    return [
+        entry["message"] for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not any(h in entry["message"] for h in harmless)
+    ]
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    analysis_dir = tmp_path_factory.mktemp("analyses")
+    with serve_app({"ANALYSIS_DIR": str(analysis_dir)}) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["webdriver.Chrome"]:
+    with chrome() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    return write_mp3(tmp_path_factory.mktemp("audio") / "test song.mp3", seconds=12.0)
+
+
+@pytest.fixture(scope="module")
+def genre_book() -> dict:
+    return json.loads((ROOT / "genres.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def uploaded(browser, server, song) -> dict:
+    """Upload the song through the page once; other tests look at that result."""
+    browser.get(f"{server}/")
+    upload_in_page(browser, song)
+    analysis_id = wait_for_result(browser)
+    status, data = get_json(f"{server}/analyses/{analysis_id}")
+    assert status == 200, data
+    return data
+
+
+# ----------------------------------------------------------------------------- helpers for asserts
+
+
+def shown_bars(driver) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#genre-bars .genre-row')].map(r => ({"
+        " genre: r.dataset.genre, probability: parseFloat(r.dataset.probability),"
+        " text: r.querySelector('.genre-pct').textContent.trim(),"
+        " width: parseFloat(r.querySelector('.progress-bar').style.width)}));"
+    )
+
+
+def assert_bars_match(driver, data: dict) -> None:
+    bars = shown_bars(driver)
+    expected = sorted(data["genres"], key=lambda g: -g["probability"])
+    assert len(bars) == len(expected) == len(data["genres"])
+    assert [b["genre"] for b in bars] == [g["genre"] for g in expected]
+    probs = [b["probability"] for b in bars]
+    assert probs == sorted(probs, reverse=True), "bars are not sorted high to low"
+    for bar, g in zip(bars, expected):
+        assert bar["text"] == f"{g['probability'] * 100:.1f}%"
+        assert bar["width"] == pytest.approx(g["probability"] * 100, abs=0.01)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_upload_shows_full_result(browser, server, song, uploaded, genre_book):
+    data = uploaded
+    assert f"analysis={data['id']}" in browser.current_url, "the URL is not the shareable link"
+    assert browser.find_element(By.ID, "share-url").get_attribute("value").endswith(f"analysis={data['id']}")
+
+    # headline + bars
+    top = data["genre"]
+    assert browser.find_element(By.ID, "top-genre").text == genre_book[top]["name"]
+    assert f"{data['confidence'] * 100:.1f}%" in browser.find_element(By.ID, "top-confidence").text
+    assert_bars_match(browser, data)
+
+    # the same file posted directly gives the same numbers (the page sent the file intact)
+    status, direct = post_file(server, song)
+    assert status == 200, direct
+    direct_probs = {g["genre"]: g["probability"] for g in direct["genres"]}
+    for bar in shown_bars(browser):
+        assert bar["probability"] == pytest.approx(direct_probs[bar["genre"]], abs=1e-4)
+
+    # the timeline: one region per segment, drawn inside wavesurfer's shadow root
+    n_segments = len(data["segments"])
+    assert n_segments > 0
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "waveform").get_attribute("data-region-count") == str(n_segments))
+    in_shadow = browser.execute_script(
+        "const host = document.querySelector('#waveform > div');"
+        "return host && host.shadowRoot ? host.shadowRoot.querySelectorAll('[part~=\"region\"]').length : -1;")
+    assert in_shadow == n_segments
+    legend = browser.find_elements(By.CSS_SELECTOR, "#legend .legend-item")
+    assert {li.get_attribute("data-genre") for li in legend} == {s["genre"] for s in data["segments"]}
+    assert browser.find_element(By.ID, "player").is_displayed()
+    assert not browser.find_element(By.ID, "static-timeline").is_displayed()
+
+    # play/pause and seeking by keyboard
+    play = browser.find_element(By.ID, "play-btn")
+    assert play.is_enabled()
+    waveform = browser.find_element(By.ID, "waveform")
+    browser.execute_script("arguments[0].focus()", waveform)
+    waveform.send_keys(Keys.ARROW_RIGHT)
+    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "time-current").text == "0:05")
+    assert waveform.get_attribute("aria-valuenow") == "5"
+    waveform.send_keys(Keys.HOME)
+    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "time-current").text == "0:00")
+
+    # the four pictures load (the server draws them on first request)
+    imgs = wait_pictures_loaded(browser)
+    assert sorted(i["kind"] for i in imgs) == sorted(["waveform", "spectrogram", "mel_spectrogram", "mfcc"])
+    for i in imgs:
+        assert i["src"].endswith(data["images"][i["kind"]])
+
+    # the genre guide for the leading genres, starting with the top one
+    cards = browser.find_elements(By.CSS_SELECTOR, "#genre-guide .genre-card")
+    assert 1 <= len(cards) <= 3
+    assert cards[0].get_attribute("data-genre") == top
+    assert genre_book[top]["description"] in cards[0].text
+    links = cards[0].find_elements(By.CSS_SELECTOR, "a.artist-link")
+    assert [a.get_attribute("href") for a in links] == [a["url"] for a in genre_book[top]["artists"]]
+
+    # features, duration and timing
+    features = browser.find_element(By.ID, "features").text
+    assert "BPM" in features and "Processing time" in features and "Audio analysed" in features
+
+    assert browser_errors(browser) == []
+
+
+def test_invalid_file_shows_error_in_place_and_page_stays_usable(browser, server, song, uploaded, tmp_path):
+    fake = tmp_path / "not really.mp3"
+    fake.write_text("This is a text file wearing an .mp3 costume.\n" * 50)
+    status, body = post_file(server, fake)
+    assert status in (400, 415, 422), body
+    expected_message = body["error"]["message"]
+
+    browser.get(f"{server}/")
+    upload_in_page(browser, fake)
+    error = browser.find_element(By.ID, "error")
+    WebDriverWait(browser, RESULT_TIMEOUT_S).until(lambda d: error.is_displayed())
+    assert expected_message in error.text
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 - no alert() box may be open
+    assert not browser.find_element(By.ID, "status").is_displayed()
+
+    # a valid file right after works, and the error goes away
+    upload_in_page(browser, song)
+    new_id = wait_for_result(browser)
+    assert not error.is_displayed()
+    assert new_id != uploaded["id"]
+    status, data = get_json(f"{server}/analyses/{new_id}")
+    assert status == 200
+    assert_bars_match(browser, data)
+    assert browser_errors(browser) == []
+
+
+def test_browser_checks_type_before_uploading(browser, server):
+    browser.get(f"{server}/")
+    with tempfile.TemporaryDirectory() as tmp:
+        notes = Path(tmp) / "notes.txt"
+        notes.write_text("hello")
+        upload_in_page(browser, notes)
+        error = browser.find_element(By.ID, "error")
+        WebDriverWait(browser, 10).until(lambda d: error.is_displayed())
+    assert "does not look like an audio file" in error.text
+    assert not browser.find_element(By.ID, "status").is_displayed()
+
+
+def test_shared_link_restores_the_result(browser, server, uploaded):
+    data = uploaded
+    browser.get(f"{server}/?analysis={data['id']}")
+    assert wait_for_result(browser) == data["id"]
+    assert_bars_match(browser, data)
+    # no local file: the player is hidden, the server's waveform + a segment strip stand in
+    assert not browser.find_element(By.ID, "player").is_displayed()
+    assert browser.find_element(By.ID, "static-timeline").is_displayed()
+    strip = browser.find_elements(By.CSS_SELECTOR, "#segment-strip .strip-segment")
+    assert len(strip) == len(data["segments"])
+    assert [s.get_attribute("data-genre") for s in strip] == [s["genre"] for s in data["segments"]]
+    wait_pictures_loaded(browser, "#static-wave-img, .analysis-img")
+    cards = browser.find_elements(By.CSS_SELECTOR, "#genre-guide .genre-card")
+    assert cards[0].get_attribute("data-genre") == data["genre"]
+    assert browser_errors(browser) == []
+
+
+def test_unknown_analysis_link_shows_error(browser, server):
+    browser.get(f"{server}/?analysis=0000000000000000")
+    error = browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 30).until(lambda d: error.is_displayed())
+    status, body = get_json(f"{server}/analyses/0000000000000000")
+    assert status == 404
+    assert body["error"]["message"] in error.text
+    assert browser.find_element(By.ID, "result").get_attribute("hidden") is not None
+
+
+def test_model_section(browser, server):
+    browser.get(f"{server}/")
+    stats = browser.find_element(By.ID, "model-stats")
+    WebDriverWait(browser, 30).until(lambda d: stats.text.strip() != "")
+    status, card = get_json(f"{server}/api/model")
+    assert status == 200
+    track_acc = (card.get("metrics") or {}).get("test", {}).get("track_accuracy")
+    if isinstance(track_acc, (int, float)):
+        assert f"{track_acc * 100:.1f}%" in stats.text
+
+    def gallery_settled(d):
+        return d.execute_script(
+            "return [...document.querySelectorAll('.metric-img')].every(i => i.complete)"
+            " && [...document.querySelectorAll('.metric-figure')].every(f => f.hidden || f.querySelector('img').naturalWidth > 0);")
+
+    WebDriverWait(browser, 30).until(gallery_settled)
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('.metric-figure:not([hidden]) img')].map(i => i.naturalWidth);")
+    assert all(w > 0 for w in shown), "a report-card picture is shown broken"
+
+
+def test_phone_width_has_no_horizontal_scroll(server, song):
+    with chrome(width=375, height=812) as phone:
+        phone.get(f"{server}/")
+        upload_in_page(phone, song)
+        wait_for_result(phone)
+        overflow = phone.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+        assert phone.find_element(By.ID, "play-btn").is_displayed()
+        assert browser_errors(phone) == []

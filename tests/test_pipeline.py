@@ -1,0 +1,83 @@
+"""The feature function, the committed model and the CLI, on real decoded audio."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from audio import decode
+from conftest import ROOT, chord, write_audio
+from genre_model import ModelCard, load_predictor
+from music_genre_classifier import AnalysisError, FeatureSettings, GenreClassifier, fit_to_segment, mfcc_segments
+
+SETTINGS = FeatureSettings()
+
+
+def test_segments_have_the_models_shape_and_start_every_three_seconds():
+    segments = mfcc_segments(chord(10), SETTINGS)
+    assert segments.mfcc.shape == (3, 130, SETTINGS.n_mfcc)
+    assert list(segments.start_s) == [0.0, 3.0, 6.0]
+    assert not segments.silent.any()
+
+
+def test_a_short_clip_is_looped_to_one_segment_and_a_tiny_one_refused():
+    clip = chord(2.5)
+    looped = fit_to_segment(clip, SETTINGS)
+    assert len(looped) == SETTINGS.segment_samples
+    assert np.array_equal(looped[: len(clip)], clip) and np.array_equal(looped[len(clip):], clip[: len(looped) - len(clip)])
+    assert mfcc_segments(clip, SETTINGS).mfcc.shape[0] == 1
+    with pytest.raises(AnalysisError) as refused:
+        fit_to_segment(chord(1.5), SETTINGS)
+    assert refused.value.code == "too_short"
+
+
+def test_decode_downmixes_and_resamples_in_one_pass(audio_dir):
+    path = write_audio(audio_dir / "stereo48k.flac", chord(5), channels=2, out_sr=48000)
+    audio = decode(str(path), 22050, max_seconds=600)
+    assert audio.sample_rate == 22050 and audio.samples.ndim == 1
+    assert audio.analyzed_s == pytest.approx(5, abs=0.01)
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert rms(audio.samples) == pytest.approx(rms(chord(5)), rel=0.03)  # same level after downmix
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return GenreClassifier(ROOT / "models")
+
+
+def test_committed_model_gives_a_distribution_on_real_audio(committed, song_mp3):
+    analysis, signal = committed.analyze_file(str(song_mp3))
+    probabilities = [g["probability"] for g in analysis.genres]
+    assert sum(probabilities) == pytest.approx(1, abs=2e-3)
+    assert len(analysis.genres) == len(committed.genres) == 10
+    assert len(analysis.segments) == 6 and len(signal) == pytest.approx(20 * 22050, abs=2000)
+
+
+def test_tflite_and_keras_agree_on_the_committed_model(song_mp3):
+    model_dir = ROOT / "models"
+    card = ModelCard.load(model_dir)
+    audio = decode(str(song_mp3), 22050, 600)
+    batch = mfcc_segments(audio.samples, FeatureSettings.from_dict(card.features)).mfcc
+    lite = load_predictor(model_dir, card, backend="tflite")
+    keras = load_predictor(model_dir, card, backend="keras")
+    assert (lite.backend, keras.backend) == ("tflite", "keras")
+    np.testing.assert_allclose(lite.predict(batch), keras.predict(batch), atol=1e-4)
+
+
+def test_genre_mapping_matches_the_model_card():
+    mapping = (ROOT / "genre_mapping.txt").read_text().split("\n")[:-1]
+    assert mapping == ModelCard.load(ROOT / "models").genres
+
+
+def test_cli_prints_json_per_file_and_reports_bad_ones(song_mp3, audio_dir):
+    bad = audio_dir / "notes.mp3"
+    bad.write_text("not audio")
+    done = subprocess.run([sys.executable, str(ROOT / "music_genre_classifier.py"), str(song_mp3), str(bad), "--json"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0]["file"] == str(song_mp3) and lines[0]["genre"] == lines[0]["genres"][0]["genre"]
+    assert lines[1]["file"] == str(bad) and "error" in lines[1]

@@ -1,0 +1,56 @@
+"""The on-disk analysis store: bounded, expiring, shared between processes, closed to odd ids."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from analysis_store import AnalysisStore
+
+
+def signal(seconds: float) -> np.ndarray:
+    return np.linspace(-0.5, 0.5, int(seconds * 22050), dtype=np.float32)
+
+
+def test_round_trip_and_a_second_instance_sees_it(tmp_path):
+    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    key = store.new_id()
+    store.put(key, {"genre": "jazz"}, signal(2))
+    other = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)  # another worker, or after a restart
+    assert other.result(key) == {"genre": "jazz"}
+    np.testing.assert_allclose(other.signal(key), signal(2), atol=1e-3)
+    other.put_picture(key, "waveform", b"\x89PNG fake")
+    assert store.picture(key, "waveform") == b"\x89PNG fake"
+
+
+def test_entries_expire(tmp_path):
+    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    key = store.new_id()
+    store.put(key, {}, signal(1))
+    old = time.time() - 120
+    os.utime(tmp_path / key, (old, old))
+    assert store.result(key) is None and store.signal(key) is None
+    store.prune()
+    assert not (tmp_path / key).exists()
+
+
+def test_size_cap_drops_the_oldest(tmp_path):
+    store = AnalysisStore(tmp_path, max_bytes=200_000, ttl_s=600)  # room for two 2-s signals (88 kB each)
+    keys = []
+    for age in range(4):
+        key = store.new_id()
+        store.put(key, {"n": age}, signal(2))
+        then = time.time() - 100 + age
+        os.utime(tmp_path / key, (then, then))
+        keys.append(key)
+    store.prune()
+    assert [store.result(k) is not None for k in keys] == [False, False, True, True]
+
+
+def test_ids_cannot_reach_outside(tmp_path):
+    store = AnalysisStore(tmp_path / "store", max_bytes=10_000_000, ttl_s=60)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "result.json").write_text("{}")
+    for bad in ("../secret", "..", "", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef/..", None):
+        assert store.result(bad) is None and store.signal(bad) is None and store.picture(bad, "mfcc") is None
