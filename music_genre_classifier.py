@@ -175,6 +175,7 @@ def mfcc_segments(samples: np.ndarray, settings: FeatureSettings) -> Segments:
 class Analysis:
     duration_s: float
     analyzed_s: float
+    capped: bool  # True when the file is longer than what was analysed (MAX_ANALYSIS_SECONDS)
     genre: str
     confidence: float
     genres: list[dict]
@@ -190,11 +191,13 @@ class Analysis:
 class GenreClassifier:
     """Loads the model once; ``analyze_file`` runs the whole pipeline for one file."""
 
-    def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS):
+    def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS,
+                 decode_timeout_s: float = 60.0):
         self.card = ModelCard.load(Path(model_dir))
         self.settings = FeatureSettings.from_dict(self.card.features)
         self.predictor = load_predictor(Path(model_dir), self.card)
         self.max_seconds = float(max_seconds)
+        self.decode_timeout_s = float(decode_timeout_s)
 
     @property
     def genres(self) -> list[str]:
@@ -207,7 +210,7 @@ class GenreClassifier:
         self.analyze_signal(noise, len(noise) / self.settings.sample_rate)
 
     def decode(self, path: str) -> tuple[np.ndarray, float]:
-        audio = decode(path, self.settings.sample_rate, self.max_seconds)
+        audio = decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
         return audio.samples, audio.source_duration_s
 
     def analyze_file(self, path: str) -> tuple[Analysis, np.ndarray]:
@@ -249,6 +252,7 @@ class GenreClassifier:
         return Analysis(
             duration_s=round(float(max(source_duration_s, duration_s)), 2),
             analyzed_s=round(duration_s, 2),
+            capped=bool(source_duration_s > duration_s + 0.5),
             genre=genres[0]["genre"],
             confidence=genres[0]["probability"],
             genres=genres,

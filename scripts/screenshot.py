@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import test_page as page  # noqa: E402  (the browser/audio helpers of tests/test_page.py)
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
+import test_page as page
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 
 def main() -> int:
@@ -56,11 +56,18 @@ def main() -> int:
                 for _ in range(2):
                     waveform.send_keys(Keys.ARROW_RIGHT)
                 driver.execute_script("document.activeElement.blur()")
-            driver.execute_script("document.getElementById('result').scrollIntoView({block: 'start'}); window.scrollBy(0, -72);")
             if args.full:
                 height = driver.execute_script("return document.documentElement.scrollHeight")
-                driver.set_window_size(args.width, height + 100)
-                driver.execute_script("window.scrollTo(0, 0)")
+                if args.width < 500:  # phone emulation (see tests/test_page.py chrome())
+                    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                        "width": args.width, "height": height, "deviceScaleFactor": 2, "mobile": True})
+                else:
+                    driver.set_window_size(args.width, height + 100)
+                driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+            else:
+                driver.execute_script(
+                    "const top = document.getElementById('result').getBoundingClientRect().top + window.scrollY;"
+                    "window.scrollTo({top: top - 80, behavior: 'instant'});")
             driver.execute_script("return new Promise(r => setTimeout(r, 700))")  # let bar transitions finish
             args.out.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(args.out))

@@ -9,6 +9,9 @@ The helpers at the top are also used by scripts/screenshot.py.
 """
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import json
 import os
 import shutil
@@ -19,17 +22,18 @@ import urllib.error
 import urllib.request
 import uuid
 import wave
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+    from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -156,7 +160,7 @@ def serve_app(env: dict[str, str] | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def chrome(width: int = 1280, height: int = 1600) -> Iterator["webdriver.Chrome"]:
+def chrome(width: int = 1280, height: int = 1600) -> Iterator[webdriver.Chrome]:
     """Headless chromium with a throw-away profile."""
     profile = tempfile.mkdtemp(prefix="page-test-chromium-")
     options = webdriver.ChromeOptions()
@@ -271,7 +275,7 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator["webdriver.Chrome"]:
+def browser() -> Iterator[webdriver.Chrome]:
     with chrome() as driver:
         yield driver
 
@@ -367,6 +371,19 @@ def test_upload_shows_full_result(browser, server, song, uploaded, genre_book):
     waveform.send_keys(Keys.HOME)
     WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "time-current").text == "0:00")
 
+    # click-to-seek: a click three quarters along the waveform (on a region) jumps there
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", waveform)
+    ActionChains(browser).move_to_element_with_offset(waveform, int(waveform.size["width"] * 0.25), 0).click().perform()
+    expected_s = 0.75 * data["duration_s"]
+    WebDriverWait(browser, 5).until(
+        lambda d: abs(float(waveform.get_attribute("aria-valuenow")) - expected_s) <= 1.5)
+
+    # play / pause by keyboard on the button
+    play.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 5).until(lambda d: play.get_attribute("aria-label") == "Pause")
+    play.send_keys(Keys.SPACE)
+    WebDriverWait(browser, 5).until(lambda d: play.get_attribute("aria-label") == "Play")
+
     # the four pictures load (the server draws them on first request)
     imgs = wait_pictures_loaded(browser)
     assert sorted(i["kind"] for i in imgs) == sorted(["waveform", "spectrogram", "mel_spectrogram", "mfcc"])
@@ -413,6 +430,25 @@ def test_invalid_file_shows_error_in_place_and_page_stays_usable(browser, server
     assert status == 200
     assert_bars_match(browser, data)
     assert browser_errors(browser) == []
+
+
+def test_dropping_a_file_analyses_it(browser, server, song):
+    browser.get(f"{server}/")
+    payload = base64.b64encode(song.read_bytes()).decode()
+    browser.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+        "const dt = new DataTransfer();"
+        "dt.items.add(new File([bytes], 'dropped song.mp3', {type: 'audio/mpeg'}));"
+        "const zone = document.getElementById('dropzone');"
+        "for (const type of ['dragenter', 'dragover', 'drop'])"
+        "  zone.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        payload,
+    )
+    analysis_id = wait_for_result(browser)
+    assert browser.find_element(By.ID, "result-filename").text == "dropped song.mp3"
+    status, data = get_json(f"{server}/analyses/{analysis_id}")
+    assert status == 200 and data["filename"] == "dropped song.mp3"
+    assert_bars_match(browser, data)
 
 
 def test_browser_checks_type_before_uploading(browser, server):
@@ -485,3 +521,38 @@ def test_phone_width_has_no_horizontal_scroll(server, song):
         assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
         assert phone.find_element(By.ID, "play-btn").is_displayed()
         assert browser_errors(phone) == []
+
+
+def test_static_client_works_from_another_origin(song, tmp_path):
+    """The page saved as a static file on another origin talks to the API through ?api= and CORS."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "static").symlink_to(ROOT / "static")
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    web_origin = f"http://127.0.0.1:{web.server_port}"
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        env = {"CORS_ORIGINS": web_origin, "ANALYSIS_DIR": str(tmp_path / "analyses")}
+        with serve_app(env) as api, chrome() as driver:
+            with urllib.request.urlopen(f"{api}/") as response:
+                (site / "index.html").write_bytes(response.read())
+            driver.get(f"{web_origin}/index.html?api={api}")
+            upload_in_page(driver, song)
+            analysis_id = wait_for_result(driver)
+            imgs = wait_pictures_loaded(driver)
+            assert all(i["src"].startswith(f"{api}/analyses/{analysis_id}/") for i in imgs)
+            assert driver.current_url.startswith(f"{web_origin}/index.html?analysis={analysis_id}&api=")
+            status, data = get_json(f"{api}/analyses/{analysis_id}")
+            assert status == 200, data
+            assert_bars_match(driver, data)
+            # the shared link keeps pointing at the API
+            driver.get(driver.current_url)
+            assert wait_for_result(driver) == analysis_id
+            assert browser_errors(driver) == []
+    finally:
+        web.shutdown()

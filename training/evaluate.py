@@ -113,6 +113,13 @@ def evaluate(
         log.info("%s: track accuracy %.3f (%d tracks), segment accuracy %.3f, macro-F1 %.3f", split,
                  metrics[split]["track_accuracy"], metrics[split]["tracks"],
                  metrics[split]["segment_accuracy"], metrics[split]["macro_f1"])
+    if robustness and "test" in predictions:
+        from training.robustness import robustness as score_robustness
+
+        test = predictions["test"]
+        chosen = [f for f in files if f.split == "test" and f.genre in card.genres]
+        reference = dict(zip(test.tracks, test.track_prob))
+        metrics["robustness"] = score_robustness(predictor, card.genres, chosen, reference, settings)
     raw = dict(card.raw)
     raw["metrics"] = metrics
     (model_dir / CARD_FILE).write_text(json.dumps(raw, indent=2) + "\n")
@@ -122,7 +129,35 @@ def evaluate(
         history_file = model_dir / "training_history.json"
         history = json.loads(history_file.read_text()) if history_file.exists() else None
         draw_report_card(predictions["test"], metrics["test"], history, Path(metrics_dir))
+        draw_mfcc_pictures(files, card.genres, settings, cache_dir, Path(metrics_dir))
     return metrics
+
+
+def draw_mfcc_pictures(files: list[AudioFile], genres: list[str], settings: FeatureSettings, cache_dir: Path,
+                       out_dir: Path) -> None:
+    """mfcc_examples.png, mfcc_mean.png, mfcc_variance.png from the training split's served segments."""
+    from training.report_card import mfcc_examples_png, mfcc_statistics_png
+
+    chosen = [f for f in files if f.split == "train" and f.genre in genres]
+    segments = load_segments([f.path for f in chosen], settings, cache_dir)
+    by_genre: dict[str, list[np.ndarray]] = defaultdict(list)
+    tracks: dict[str, set] = defaultdict(set)
+    examples: dict[str, tuple[str, np.ndarray]] = {}
+    for f, segs in zip(chosen, segments):
+        if not len(segs):
+            continue
+        by_genre[f.genre].append(segs)
+        tracks[f.genre].add(f.track)
+        # the example: the first whole clip of the genre (several segments), its middle segment
+        if f.genre not in examples or (len(examples[f.genre][1]) == 1 and len(segs) > 1):
+            examples[f.genre] = (f.path.name, segs)
+    ordered = [g for g in genres if g in by_genre]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hop_s = settings.hop_length / settings.sample_rate
+    mfcc_examples_png({g: (examples[g][0], examples[g][1][len(examples[g][1]) // 2]) for g in ordered},
+                      settings.n_mfcc, hop_s, out_dir / "mfcc_examples.png")
+    mfcc_statistics_png({g: np.concatenate(by_genre[g]) for g in ordered}, settings.n_mfcc,
+                        {g: len(tracks[g]) for g in ordered}, out_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,10 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "features")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics")
+    parser.add_argument("--robustness", action=argparse.BooleanOptionalAction, default=True,
+                        help="re-encode the test files (64 kbit/s MP3, -12 dB, 44.1 kHz stereo) and score stability")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     split_dir = args.split_dir or default_split_dir(args.data_dir)
-    metrics = evaluate(args.model_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir)
+    metrics = evaluate(args.model_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir, robustness=args.robustness)
     print(json.dumps({k: {m: v for m, v in s.items() if m != "per_genre"} if isinstance(s, dict) else s
                       for k, s in metrics.items()}, indent=2))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import matplotlib
@@ -68,11 +69,15 @@ def roc_curves_png(pred, out: Path) -> None:
 def training_history_png(history: dict, out: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
-    left.plot(epochs, history["accuracy"], label="train")
-    left.plot(epochs, history["val_accuracy"], label="valid")
-    left.set_title("segment accuracy")
+    left.plot(epochs, history["accuracy"], label="train (augmented segments)")
+    if "val_accuracy" in history:
+        left.plot(epochs, history["val_accuracy"], label="valid segments")
+    if "val_track_acc" in history:
+        left.plot(epochs, history["val_track_acc"], label="valid tracks")
+    left.set_title("accuracy")
     right.plot(epochs, history["loss"], label="train")
-    right.plot(epochs, history["val_loss"], label="valid")
+    if "val_loss" in history:
+        right.plot(epochs, history["val_loss"], label="valid")
     right.set_title("loss")
     for ax in (left, right):
         ax.set_xlabel("epoch")
@@ -87,3 +92,63 @@ def draw_report_card(pred, metrics: dict, history: dict | None, out_dir: Path) -
     roc_curves_png(pred, out_dir / "roc_curves.png")
     if history:
         training_history_png(history, out_dir / "training_history.png")
+
+
+def _mfcc_rows(segments: np.ndarray, n_mfcc: int) -> np.ndarray:
+    """The MFCC rows only (not deltas or contrast) of (n, frames, n_features) segments."""
+    return segments[:, :, :n_mfcc]
+
+
+def mfcc_examples_png(examples: dict[str, tuple[str, np.ndarray]], n_mfcc: int, hop_s: float, out: Path) -> None:
+    """One 3-s segment's MFCCs per genre (coefficients 1.. share a colour scale; 0, the loudness, is left out)."""
+    genres = list(examples)
+    cols = 5
+    rows = math.ceil(len(genres) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    limit = max(float(np.percentile(np.abs(seg[:, 1:n_mfcc]), 99)) for _, seg in examples.values()) or 1.0
+    image = None
+    for ax, genre in zip(axes.flat, genres):
+        name, segment = examples[genre]
+        mfcc = segment[:, 1:n_mfcc].T
+        image = ax.imshow(mfcc, aspect="auto", origin="lower", cmap="coolwarm", vmin=-limit, vmax=limit,
+                          extent=(0, mfcc.shape[1] * hop_s, 0.5, n_mfcc - 0.5))
+        ax.set_title(f"{genre}\n{name}", fontsize=9)
+        ax.set_xlabel("s", fontsize=8)
+        ax.set_ylabel("MFCC", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(genres):]:
+        ax.axis("off")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="coefficient value")
+    fig.suptitle("MFCC 1-%d of one 3-s segment per genre (training split)" % (n_mfcc - 1))
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    log.info("wrote %s", out)
+
+
+def _genre_table_png(table: np.ndarray, genres: list[str], counts: dict[str, int], title: str, colour_label: str,
+                     out: Path, log_colour: bool = False) -> None:
+    """Genres x coefficients; colour is the per-coefficient z-score across genres, the numbers are raw."""
+    colour = np.log10(np.maximum(table, 1e-6)) if log_colour else table
+    z = (colour - colour.mean(axis=0)) / (colour.std(axis=0) + 1e-9)
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * table.shape[1] + 2), 0.5 * len(genres) + 1.8))
+    annot = table.shape[1] <= 20
+    sns.heatmap(z, annot=table if annot else False, fmt=".0f", annot_kws={"fontsize": 7}, cmap="vlag", center=0,
+                xticklabels=[str(i) for i in range(table.shape[1])],
+                yticklabels=[f"{g} (n={counts.get(g, 0)})" for g in genres], ax=ax,
+                cbar_kws={"label": colour_label})
+    ax.set_xlabel("MFCC coefficient")
+    ax.set_title(title)
+    _save(fig, out)
+
+
+def mfcc_statistics_png(by_genre: dict[str, np.ndarray], n_mfcc: int, tracks: dict[str, int], out_dir: Path) -> None:
+    """mfcc_mean.png and mfcc_variance.png: per genre, the mean MFCC and the variance of each coefficient over time."""
+    genres = list(by_genre)
+    means = np.stack([_mfcc_rows(by_genre[g], n_mfcc).mean(axis=(0, 1)) for g in genres])
+    variances = np.stack([_mfcc_rows(by_genre[g], n_mfcc).var(axis=1).mean(axis=0) for g in genres])
+    _genre_table_png(means, genres, tracks, "Mean MFCC per genre (training split; numbers: mean value)",
+                     "z-score across genres", out_dir / "mfcc_mean.png")
+    _genre_table_png(variances, genres, tracks,
+                     "MFCC variance within 3-s segments, per genre (training split; numbers: variance)",
+                     "z-score of log variance across genres", out_dir / "mfcc_variance.png", log_colour=True)

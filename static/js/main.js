@@ -1,6 +1,6 @@
 // Page controller: upload (drag and drop, picker, checks, progress), shareable links, results.
 import { ApiError, apiUrl, getJSON, uploadFile } from './api.js';
-import { bytes, clock, pct } from './format.js';
+import { bytes, pct } from './format.js';
 import { initModel } from './model.js';
 import {
   GenreBook, PictureLoader, loadImage, renderBars, renderFeatures, renderGuide, renderLegend, renderStrip, renderSummary,
@@ -49,6 +49,7 @@ const els = {
   bars: $('genre-bars'),
   guide: $('genre-guide'),
   features: $('features'),
+  announcer: $('announcer'),
   featuresModel: $('features-model'),
   waveformTimeline: $('waveform-timeline'),
 };
@@ -65,6 +66,7 @@ let generation = 0;
 
 function showStatus(text, { progress = null, cancellable = false } = {}) {
   els.status.hidden = false;
+  els.statusProgress.hidden = false;
   els.statusText.textContent = text;
   els.cancel.hidden = !cancellable;
   const bar = els.statusBar;
@@ -296,6 +298,7 @@ async function showResult(data, file, gen) {
 
   const top = book.label(data.genre ?? data.genres?.[0]?.genre);
   document.title = `${top} · ${data.filename || 'analysis'} · Music Genre Classifier`;
+  els.announcer.textContent = `Analysis ready: sounds most like ${top}, ${pct(data.confidence)} confident.`;
   els.resultTitle.focus({ preventScroll: true });
   els.result.scrollIntoView({ behavior: matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth', block: 'start' });
 
@@ -389,6 +392,3 @@ initModel({
   galleryEmpty: $('model-gallery-empty'),
 });
 restoreFromLink();
-
-// For tests and debugging: a tiny read-only view of the page state.
-window.genrePage = Object.freeze({ clock, pct, get generation() { return generation; } });

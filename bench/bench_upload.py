@@ -1,0 +1,761 @@
+#!/usr/bin/env python
+"""Benchmark of the real server: start it exactly as the Procfile does and time what a user waits for.
+
+    .venv/bin/python bench/bench_upload.py            # from the repo root; about 2-4 minutes
+    .venv/bin/python bench/bench_upload.py --rounds 30 --cold-starts 5
+
+What it does (issue 5), all against 127.0.0.1 only:
+  1. makes its own audio with numpy + ffmpeg in a temp dir: a 30-s and a 5-min MP3 (44.1 kHz stereo,
+     192 kbit/s) and a 30-s WAV of synthetic, music-like signal (chords, bass, melody, drums; every bar
+     different so the encoder has real work to do);
+  2. cold start, several times: the Procfile's ``web:`` command (PORT -> a free port, bound to
+     127.0.0.1, WEB_CONCURRENCY from the environment or the Procfile default, the venv's gunicorn, its
+     own ANALYSIS_DIR / UPLOAD_DIR) from process start until ``/healthz`` answers, and the first uploads;
+  3. latency: ``--rounds`` uploads of each kind (interleaved), p50/p95 and the mean of the server's
+     own ``timing_ms``; also the server CPU per upload (from /proc), which is far less noisy than
+     wall time on a shared machine; the RSS of every worker after every upload;
+  4. pictures: fresh uploads, then each PNG kind in page order (first render), then again (cached);
+  5. throughput: ``--clients`` threads sending ``--concurrent-uploads`` 30-s MP3 uploads;
+  6. that no TensorFlow library is mapped in the master or any worker (/proc/<pid>/maps).
+It writes ``bench/results.md`` (machine, versions, date, command, the table against the targets) and
+prints the same table. Uses only the stdlib and numpy; the server is always stopped at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+PICTURES = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")  # the page's order
+FILES = {  # kind -> (label, seconds, extension)
+    "mp3_30": ("30-s MP3", 30, "mp3"),
+    "wav_30": ("30-s WAV", 30, "wav"),
+    "mp3_300": ("5-min MP3", 300, "mp3"),
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STARTED = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def midi_hz(note: float) -> float:
+    return 440.0 * 2 ** ((note - 69) / 12)
+
+
+def synth_music(seconds: float, sr: int = 44100, seed: int = 0) -> np.ndarray:
+    """(samples, 2) float32 stereo: chords, bass, melody, kick/snare/hi-hat; every bar different."""
+    rng = np.random.default_rng(seed)
+    beat = int(sr * 60 / rng.uniform(96, 132))
+    bar = 4 * beat
+    eighth = beat // 2
+    n = int(seconds * sr)
+    out = np.zeros((n + bar, 2), np.float32)
+    scale = np.array([0, 2, 4, 5, 7, 9, 11])
+    key = int(rng.integers(45, 55))
+    t_bar = np.arange(bar) / sr
+    t_beat = np.arange(beat) / sr
+    t_eighth = np.arange(eighth) / sr
+    kick = (np.sin(2 * np.pi * np.cumsum(np.linspace(120, 45, beat // 2)) / sr) * np.exp(-t_beat[: beat // 2] * 18))
+    for start in range(0, n, bar):
+        degree = int(rng.integers(0, 7))
+        triad = [key + 12 * (d // 7) + scale[d % 7] for d in (degree, degree + 2, degree + 4, degree + 6)]
+        chord = np.zeros(bar)
+        for note in triad[: 3 + int(rng.integers(0, 2))]:
+            f, phase = midi_hz(note + 12) * rng.uniform(0.997, 1.003), rng.uniform(0, 2 * np.pi)
+            for h in range(1, 6):
+                chord += rng.uniform(0.3, 0.6) ** h * np.sin(2 * np.pi * f * h * t_bar + phase * h)
+        chord *= np.exp(-t_bar * rng.uniform(0.3, 1.5)) * 0.18
+        bass = np.zeros(bar)
+        melody = np.zeros(bar)
+        drums = np.zeros((bar, 2))
+        f_bass = midi_hz(triad[0] - 12)
+        for b in range(4):
+            sl = slice(b * beat, (b + 1) * beat)
+            bass[sl] = 0.35 * np.sin(2 * np.pi * f_bass * rng.choice([1, 1, 1.5, 2]) * t_beat) * np.exp(-t_beat * 4)
+            if b % 2 == 0 or rng.random() < 0.2:
+                drums[b * beat : b * beat + len(kick)] += 0.7 * kick[:, None]
+            if b % 2 == 1:
+                snare = rng.standard_normal(beat // 3) * np.exp(-t_beat[: beat // 3] * 25) * 0.35
+                drums[b * beat : b * beat + len(snare)] += snare[:, None] * [0.9, 1.0]
+        for e in range(8):
+            sl = slice(e * eighth, (e + 1) * eighth)
+            hat = np.diff(rng.standard_normal(eighth + 1)) * np.exp(-t_eighth * rng.uniform(40, 90))
+            drums[sl] += (rng.uniform(0.04, 0.12) * hat)[:, None] * [1.0, 0.7]
+            if rng.random() < 0.7:
+                f = midi_hz(key + 24 + scale[int(rng.integers(0, 7))] + 12 * int(rng.integers(0, 2)))
+                vibrato = 0.004 * np.sin(2 * np.pi * 5.5 * t_eighth)
+                melody[sl] = 0.2 * np.sin(2 * np.pi * f * t_eighth * (1 + vibrato)) * np.minimum(1, t_eighth * 80) * np.exp(-t_eighth * 6)
+        pan_c, pan_m = rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.8)
+        out[start : start + bar, 0] += chord * (1 - pan_c) + melody * (1 - pan_m) + bass * 0.5 + drums[:, 0]
+        out[start : start + bar, 1] += chord * pan_c + melody * pan_m + bass * 0.5 + drums[:, 1]
+    out = out[:n]
+    out += 0.003 * rng.standard_normal(out.shape).astype(np.float32)
+    out *= 0.89 / max(1e-9, float(np.max(np.abs(out))))
+    return out.astype(np.float32)
+
+
+def encode(signal: np.ndarray, path: Path, sr: int = 44100) -> Path:
+    """Interleaved float32 stereo -> MP3 (libmp3lame CBR 192k) or WAV (16-bit PCM) by extension."""
+    codec = ["-c:a", "libmp3lame", "-b:a", "192k"] if path.suffix == ".mp3" else ["-c:a", "pcm_s16le"]
+    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "f32le", "-ar", str(sr), "-ac", "2", "-i", "pipe:0", *codec, str(path)]
+    subprocess.run(command, input=np.ascontiguousarray(signal).tobytes(), check=True, timeout=300)
+    return path
+
+
+def make_audio(folder: Path) -> dict[str, Path]:
+    """The three test files of the issue, made here (about 5-15 s, mostly the 5-min MP3 encode)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    short = synth_music(30, seed=1)
+    files = {"mp3_30": encode(short, folder / "song30.mp3"), "wav_30": encode(short, folder / "song30.wav")}
+    files["mp3_300"] = encode(synth_music(300, seed=2), folder / "song300.mp3")
+    return files
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def multipart(path: Path) -> tuple[bytes, dict]:
+    boundary = f"----bench-{uuid.uuid4().hex}"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(body))}
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                 timeout: float = 180) -> tuple[int, bytes, float]:
+    """(status, body, seconds from connect to the last byte of the response)."""
+    started = time.perf_counter()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, data, time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+@dataclass
+class Upload:
+    kind: str
+    status: int
+    seconds: float
+    result: dict = field(default_factory=dict)
+    cpu_s: float | None = None  # server CPU (workers + their ffmpeg children) spent on it
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+# --------------------------------------------------------------------------- processes (/proc)
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text.rsplit(")", 1)[1].split()  # fields from 3 (state) on
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat_fields(int(entry))[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(found)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime (the last two: reaped children, i.e. ffmpeg)."""
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+
+
+def memory_mb(pid: int) -> tuple[float | None, float | None]:
+    """(RSS, PSS) in MB; PSS splits the pages shared with the preloading master fairly."""
+    rss = pss = None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    try:
+        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[-1] for line in lines if len(line.split()) >= 6 and line.split()[-1].startswith("/")}
+
+
+TENSORFLOW = re.compile(r"libtensorflow|/site-packages/tensorflow/|/site-packages/tf_keras/")
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def procfile_command(port: int, env: dict) -> list[str]:
+    """The Procfile's ``web:`` line: ${VAR:-default} expanded from ``env``, bound to 127.0.0.1, venv gunicorn."""
+    line = next((l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")), None)
+    if line is None:
+        raise SystemExit("Procfile has no web: line")
+    env = env | {"PORT": str(port)}
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1) or match.group(3)
+        return env.get(name) or (match.group(2) or "")
+
+    command = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", substitute, line.split(":", 1)[1])
+    args = shlex.split(command)
+    bound = False
+    for i, arg in enumerate(args):
+        replaced = re.sub(r"^(--bind=|-b)?(0\.0\.0\.0|\[::\]|)(:\d+)$", rf"\g<1>127.0.0.1\g<3>", arg)
+        if replaced != arg or arg.endswith(f"127.0.0.1:{port}"):
+            args[i], bound = replaced, True
+    if not bound:
+        raise SystemExit(f"could not find the bind address in the Procfile command: {command}")
+    program = VENV_BIN / args[0]
+    return [str(program) if program.exists() else args[0], *args[1:]]
+
+
+class Server:
+    """One gunicorn, in its own session (so Ctrl-C reaches us, not it, and we stop exactly what we started)."""
+
+    def __init__(self, workdir: Path, name: str):
+        self.port = free_port()
+        self.workdir = workdir
+        for sub in ("store", "uploads"):
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        self.env = os.environ | {
+            "PORT": str(self.port),
+            "ANALYSIS_DIR": str(workdir / "store"),
+            "UPLOAD_DIR": str(workdir / "uploads"),
+        }
+        self.command = procfile_command(self.port, self.env)
+        self.log_path = workdir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+
+    def start(self) -> "Server":
+        self._log = open(self.log_path, "wb")
+        self.started_at = time.perf_counter()
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_healthy(self, timeout_s: float = 120) -> float:
+        """Seconds from process start until GET /healthz answered 200."""
+        deadline = self.started_at + timeout_s
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                status, _, _ = http_request(self.port, "GET", "/healthz", timeout=10)
+                if status == 200:
+                    return time.perf_counter() - self.started_at
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"server not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid) if self.process else []
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.workers())
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if not self.process or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)  # our own session: gunicorn and its workers only
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        finally:
+            self._log.close()
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def upload(server: Server, body: tuple[bytes, dict], kind: str, measure_cpu: bool = False) -> Upload:
+    before = server.cpu() if measure_cpu else 0.0
+    try:
+        status, data, seconds = http_request(server.port, "POST", "/file-upload", *body)
+    except OSError as exc:
+        progress(f"upload {kind} failed: {exc!r}")
+        return Upload(kind, 0, float("nan"))
+    try:
+        result = json.loads(data)
+    except ValueError:
+        result = {}
+    if status != 200:
+        progress(f"upload {kind}: HTTP {status}: {data[:300]!r}")
+    cpu = server.cpu() - before if measure_cpu else None
+    return Upload(kind, status, seconds, result, cpu)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = [v for v in values if v == v]
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def sample_memory(server: Server) -> dict[int, tuple[float | None, float | None]]:
+    return {pid: memory_mb(pid) for pid in server.workers()}
+
+
+def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
+    report: dict = {"started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "loadavg_start": os.getloadavg()}
+    progress("making audio (numpy + ffmpeg)")
+    files = make_audio(tmp / "audio")
+    bodies = {kind: multipart(path) for kind, path in files.items()}
+    report["files"] = {kind: {"bytes": path.stat().st_size, "name": path.name} for kind, path in files.items()}
+
+    # ---- cold starts
+    cold = []
+    server = None
+    for i in range(args.cold_starts):
+        server = Server(tmp / f"server{i}", f"server{i}")
+        servers.append(server)
+        progress(f"cold start {i + 1}/{args.cold_starts}: {shlex.join(server.command)}")
+        server.start()
+        healthy = server.wait_healthy()
+        first = upload(server, bodies["mp3_30"], "mp3_30")
+        second = upload(server, bodies["mp3_30"], "mp3_30")
+        cold.append({"healthz_s": healthy, "first_ms": first.seconds * 1000, "first_ok": first.ok,
+                     "second_ms": second.seconds * 1000, "workers": len(server.workers())})
+        progress(f"  /healthz after {healthy:.2f} s, first upload {first.seconds * 1000:.0f} ms, "
+                 f"second {second.seconds * 1000:.0f} ms")
+        if i < args.cold_starts - 1:
+            server.stop()
+    report["cold"] = cold
+    report["command"] = server.command
+    report["workers"] = server.workers()
+
+    # ---- latency (+ memory after every upload)
+    memory = {"start": sample_memory(server), "series": []}
+    uploads: list[Upload] = []
+    progress(f"latency: {args.rounds} rounds of {', '.join(FILES)}")
+    for r in range(args.rounds):
+        for kind in FILES:
+            uploads.append(upload(server, bodies[kind], kind, measure_cpu=True))
+            memory["series"].append(sample_memory(server))
+        if r % 5 == 4:
+            progress(f"  round {r + 1}/{args.rounds}")
+    while len(memory["series"]) < args.memory_uploads:  # only if --rounds is small
+        uploads.append(upload(server, bodies["mp3_30"], "mp3_30", measure_cpu=True))
+        memory["series"].append(sample_memory(server))
+    report["uploads"] = uploads
+
+    # ---- pictures, on fresh analyses, in the page's order; then the same again (cached)
+    pictures = []
+    progress(f"pictures: {args.png_analyses} fresh 30-s MP3 and {args.png_analyses_long} fresh 5-min MP3 analyses")
+    for kind in ["mp3_30"] * args.png_analyses + ["mp3_300"] * args.png_analyses_long:
+        done = upload(server, bodies[kind], kind)
+        memory["series"].append(sample_memory(server))
+        if not done.ok:
+            continue
+        images = done.result.get("images") or {p: f"/analyses/{done.result['id']}/{p}.png" for p in PICTURES}
+        for picture in PICTURES:
+            status, data, first = http_request(server.port, "GET", images[picture])
+            status2, _, cached = http_request(server.port, "GET", images[picture])
+            ok = status == 200 and status2 == 200 and data[:8] == b"\x89PNG\r\n\x1a\n"
+            pictures.append({"file": kind, "picture": picture, "first_ms": first * 1000, "cached_ms": cached * 1000,
+                             "ok": ok, "bytes": len(data)})
+    report["pictures"] = pictures
+    memory["after_sequential"] = sample_memory(server)
+
+    # ---- throughput: N clients, 30-s MP3
+    progress(f"throughput: {args.clients} clients, {args.concurrent_uploads} uploads of the 30-s MP3")
+    lock = threading.Lock()
+    todo = iter(range(args.concurrent_uploads))
+    results: list[Upload] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            with lock:
+                if next(todo, None) is None:
+                    return
+            done = upload(server, bodies["mp3_30"], "mp3_30")
+            with lock:
+                results.append(done)
+
+    cpu_before = server.cpu()
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    finally:
+        stop.set()
+    wall = time.perf_counter() - began
+    report["throughput"] = {"clients": args.clients, "uploads": len(results), "wall_s": wall,
+                            "ok": sum(r.ok for r in results), "errors": sum(not r.ok for r in results),
+                            "latencies_ms": [r.seconds * 1000 for r in results],
+                            "server_cpu_s": server.cpu() - cpu_before}
+    memory["after_throughput"] = sample_memory(server)
+    report["memory"] = memory
+
+    # ---- TensorFlow never mapped
+    pids = [server.process.pid, *server.workers()]
+    libraries = {pid: mapped_libraries(pid) for pid in pids}
+    report["tensorflow"] = {pid: sorted(l for l in libs if TENSORFLOW.search(l)) for pid, libs in libraries.items()}
+    report["litert"] = {pid: any("ai_edge_litert" in l for l in libs) for pid, libs in libraries.items()}
+    report["master_memory"] = memory_mb(server.process.pid)
+    report["server_log_errors"] = [l for l in server.log_tail(200_000).splitlines()
+                                   if re.search(r"\[(ERROR|CRITICAL)\]|Traceback|WORKER TIMEOUT", l)][-10:]
+    server.stop()
+    report["loadavg_end"] = os.getloadavg()
+    report["elapsed_s"] = time.perf_counter() - STARTED
+    return report
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("numpy", "librosa", "numba", "gunicorn", "flask", "ai-edge-litert", "matplotlib"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    try:
+        first = subprocess.run([FFMPEG, "-version"], capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
+        found["ffmpeg"] = first.replace("ffmpeg version ", "").split(" Copyright")[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        found["ffmpeg"] = "?"
+    return found
+
+
+def machine() -> dict[str, str]:
+    cpu = "?"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                   if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    ram = "?"
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        ram = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration):
+        pass
+    return {"nproc": str(len(os.sched_getaffinity(0))), "cpu": cpu, "ram": ram,
+            "os": f"{platform.system()} {platform.release()}"}
+
+
+def git_state() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{head}{' + uncommitted changes' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def verdict(value: float, target: float, unit: str, higher_is_better: bool = False) -> str:
+    if value != value:
+        return "not measured"
+    if (value >= target) if higher_is_better else (value <= target):
+        return "met"
+    gap = abs(value - target)
+    digits = 0 if unit == "ms" else 1 if unit == "MB" else 2
+    return f"**missed** by {gap:,.{digits}f} {unit} ({gap / target:.0%} {'short' if higher_is_better else 'over'})"
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return "n/a" if value != value else f"{value:,.{digits}f}"
+
+
+def summarize(report: dict) -> tuple[list[list[str]], dict]:
+    """The headline rows (metric, measured, target, verdict) and the numbers behind them."""
+    ups: list[Upload] = report["uploads"]
+    by_kind = {kind: [u for u in ups if u.kind == kind] for kind in FILES}
+    lat = {kind: [u.seconds * 1000 for u in lst if u.ok] for kind, lst in by_kind.items()}
+    p50_30, p95_30 = pct(lat["mp3_30"], 50), pct(lat["mp3_30"], 95)
+    p50_300 = pct(lat["mp3_300"], 50)
+    cold = report["cold"]
+    worst_cold = max(c["healthz_s"] for c in cold)
+    worst_first = max(c["first_ms"] for c in cold)
+    series = report["memory"]["series"]
+    n50 = min(50, len(series))
+    pids = sorted({pid for sample in series for pid in sample})
+
+    def rss_at(index: int, pid: int) -> float:
+        value = series[index].get(pid, (None, None))[0] if series else None
+        return float("nan") if value is None else value
+
+    rss_end50 = max((rss_at(n50 - 1, pid) for pid in pids), default=float("nan"))
+    rss_peak = max((s[pid][0] or 0 for s in series[:n50] for pid in s), default=float("nan"))
+    mid = max(0, n50 // 2 - 1)
+    growth = max((rss_at(n50 - 1, pid) - rss_at(mid, pid) for pid in pids), default=float("nan"))
+    firsts = {p: [x["first_ms"] for x in report["pictures"] if x["picture"] == p and x["ok"]] for p in PICTURES}
+    cached = {p: [x["cached_ms"] for x in report["pictures"] if x["picture"] == p and x["ok"]] for p in PICTURES}
+    worst_first_png = max((pct(v, 95) for v in firsts.values()), default=float("nan"))
+    worst_first_png_kind = max(firsts, key=lambda p: pct(firsts[p], 95)) if firsts else "?"
+    worst_cached_png = max((pct(v, 95) for v in cached.values()), default=float("nan"))
+    tp = report["throughput"]
+    rate = tp["ok"] / tp["wall_s"] if tp["wall_s"] else float("nan")
+    tf_hits = sum(len(v) for v in report["tensorflow"].values())
+    bad_pictures = sum(not x["ok"] for x in report["pictures"])
+    seq_errors = sum(not u.ok for u in ups)
+
+    rows = [
+        ["30-s MP3 upload, p50", f"{fmt(p50_30)} ms", "≤ 200 ms", verdict(p50_30, 200, "ms")],
+        ["30-s MP3 upload, p95", f"{fmt(p95_30)} ms", "≤ 400 ms", verdict(p95_30, 400, "ms")],
+        ["5-min MP3 upload, p50", f"{fmt(p50_300)} ms", "≤ 1,500 ms", verdict(p50_300, 1500, "ms")],
+        ["30-s WAV upload, p50 / p95", f"{fmt(pct(lat['wav_30'], 50))} / {fmt(pct(lat['wav_30'], 95))} ms", "–", "–"],
+        [f"cold start to /healthz (worst of {len(cold)})",
+         " / ".join(f"{c['healthz_s']:.2f}" for c in cold) + " s", "≤ 3 s", verdict(worst_cold, 3, "s")],
+        [f"first upload after cold start (worst of {len(cold)})",
+         " / ".join(f"{c['first_ms']:.0f}" for c in cold) + f" ms = {worst_first / p50_30:.1f}× p50",
+         f"≤ 2× p50 = {fmt(2 * p50_30)} ms", verdict(worst_first, 2 * p50_30, "ms")],
+        [f"worker RSS after {n50} uploads (max worker; peak)", f"{fmt(rss_end50)} MB; peak {fmt(rss_peak)} MB",
+         "< 400 MB", verdict(max(rss_end50, rss_peak), 400, "MB")],
+        [f"worker RSS growth, upload {mid + 1} → {n50} (max worker)", f"{growth:+.1f} MB", "flat (≤ 10 MB)",
+         verdict(growth, 10, "MB")],
+        ["TensorFlow libraries mapped (master + workers)", "none" if not tf_hits else f"{tf_hits} found", "none",
+         "met" if not tf_hits else "**missed**"],
+        [f"first PNG render, p95 over {max((len(v) for v in firsts.values()), default=0)} fresh analyses (worst kind)",
+         f"{fmt(worst_first_png)} ms ({worst_first_png_kind})", "≤ 700 ms", verdict(worst_first_png, 700, "ms")],
+        ["cached PNG, p95 (worst kind)", f"{fmt(worst_cached_png, 1)} ms", "≤ 20 ms", verdict(worst_cached_png, 20, "ms")],
+        [f"{tp['clients']} concurrent clients, 30-s MP3", f"{rate:.2f} uploads/s", "≥ 6 uploads/s",
+         verdict(rate, 6, "uploads/s", higher_is_better=True)],
+        [f"errors under load ({tp['uploads']} uploads)", str(tp["errors"]), "0",
+         "met" if tp["errors"] == 0 else "**missed**"],
+    ]
+    extra = {"lat": lat, "by_kind": by_kind, "firsts": firsts, "cached": cached, "pids": pids, "rate": rate,
+             "bad_pictures": bad_pictures, "seq_errors": seq_errors, "p50_30": p50_30}
+    return rows, extra
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(report: dict, args: argparse.Namespace, argv: list[str]) -> str:
+    rows, x = summarize(report)
+    mach, vers = machine(), versions()
+    out = [
+        "# Upload benchmark (issue 5)",
+        "",
+        "Written by `bench/bench_upload.py`; re-run it on a quiet machine for numbers worth comparing.",
+        "",
+        f"- **Date:** {report['started']} (run took {report['elapsed_s']:.0f} s)",
+        f"- **Command:** `{shlex.join(['.venv/bin/python', 'bench/bench_upload.py', *argv])}` (from the repo root)",
+        f"- **Server:** `{shlex.join([Path(report['command'][0]).name, *report['command'][1:]])}` "
+        f"(the Procfile's `web:` line; {len(report['workers'])} workers)",
+        f"- **Code:** {git_state()}",
+        f"- **Machine:** {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram']} RAM, {mach['os']}",
+        f"- **Load average** (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in report['loadavg_start'])}, "
+        f"at end {' / '.join(f'{v:.2f}' for v in report['loadavg_end'])}"
+        + (" -- **the machine was busy with other work: wall-clock numbers are noisy and pessimistic**"
+           if max(report["loadavg_start"][0], report["loadavg_end"][0]) > 0.5 * int(mach["nproc"]) else ""),
+        "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        "- **Audio:** synthetic music made by the script (chords, bass, melody, drums), 44.1 kHz stereo: "
+        + ", ".join(f"{FILES[k][0]} {v['bytes'] / 1e6:.1f} MB" for k, v in report["files"].items())
+        + " (MP3: libmp3lame CBR 192 kbit/s; WAV: 16-bit PCM)",
+        "",
+        "## Against the targets",
+        "",
+        table(["metric", "measured", "target", "verdict"], rows),
+        "",
+        "Latency = client wall time of one request over loopback (connect → last byte), sequential requests "
+        f"unless stated; {args.rounds} uploads per kind, interleaved. Pictures are judged on p95 over the "
+        "fresh analyses, for the slowest kind.",
+    ]
+    if x["seq_errors"] or x["bad_pictures"]:
+        out += ["", f"**Errors:** {x['seq_errors']} sequential uploads and {x['bad_pictures']} picture requests failed."]
+
+    # per-kind breakdown
+    detail = []
+    for kind, (label, _, _) in FILES.items():
+        ok = [u for u in x["by_kind"][kind] if u.ok]
+        timing = {k: [u.result.get("timing_ms", {}).get(k, float("nan")) for u in ok] for k in
+                  ("decode", "features", "inference", "total")}
+        mean = {k: statistics.fmean(v) if v else float("nan") for k, v in timing.items()}
+        wall = statistics.fmean(u.seconds * 1000 for u in ok) if ok else float("nan")
+        cpu = [u.cpu_s * 1000 for u in ok if u.cpu_s is not None]
+        detail.append([label, str(len(ok)), fmt(pct(x["lat"][kind], 50)), fmt(pct(x["lat"][kind], 95)),
+                       fmt(min(x["lat"][kind], default=float("nan"))), fmt(max(x["lat"][kind], default=float("nan"))),
+                       fmt(mean["decode"]), fmt(mean["features"]), fmt(mean["inference"], 1), fmt(mean["total"]),
+                       fmt(wall - mean["total"]), fmt(statistics.median(cpu)) if cpu else "n/a"])
+    out += ["", "## Upload latency and the server's own `timing_ms` (means)", "",
+            table(["file", "n", "p50 ms", "p95 ms", "min ms", "max ms", "decode", "features", "inference",
+                   "total", "wall − total", "server CPU ms (median)"], detail), "",
+            "`wall − total` is the time outside the pipeline: HTTP, multipart parsing, the temp file, the analysis "
+            "store write, JSON. `server CPU` is the CPU time the workers and their ffmpeg children used per upload "
+            "(from /proc): unlike wall time it barely moves when other work shares the CPUs."]
+
+    # cold starts
+    out += ["", "## Cold starts", "",
+            table(["run", "process start → /healthz", "first upload", "second upload", "workers"],
+                  [[str(i + 1), f"{c['healthz_s']:.2f} s", f"{c['first_ms']:.0f} ms" + ("" if c["first_ok"] else " (error)"),
+                    f"{c['second_ms']:.0f} ms", str(c["workers"])] for i, c in enumerate(report["cold"])]),
+            "", "The page cache is warm after the first run (and numba's on-disk cache, if used, is filled): "
+            "a start after a reboot is slower than runs 2+."]
+
+    # pictures
+    prow = []
+    for picture in PICTURES:
+        for kind in dict.fromkeys(p["file"] for p in report["pictures"]):
+            sel = [p for p in report["pictures"] if p["picture"] == picture and p["file"] == kind and p["ok"]]
+            if not sel:
+                continue
+            f, c = [p["first_ms"] for p in sel], [p["cached_ms"] for p in sel]
+            prow.append([picture, FILES[kind][0], str(len(sel)), fmt(f[0]), fmt(pct(f, 50)), fmt(pct(f, 95)),
+                         fmt(max(f)), fmt(pct(c, 50), 1), fmt(pct(c, 95), 1), f"{statistics.fmean(p['bytes'] for p in sel) / 1024:.0f}"])
+    out += ["", "## Pictures (GET /analyses/<id>/<kind>.png right after a fresh upload, in the page's order)", "",
+            table(["picture", "of", "n", "very first ms", "first p50", "first p95", "first max", "cached p50",
+                   "cached p95", "KiB"], prow)]
+
+    # memory
+    series = report["memory"]["series"]
+    mrows = []
+    for pid in x["pids"]:
+        def at(sample: dict) -> str:
+            value = sample.get(pid, (None, None))[0]
+            return fmt(value) if value is not None else "–"
+        points = [report["memory"]["start"], *(series[i] for i in (0, 9, 24, 49) if i < len(series)),
+                  series[-1] if series else {}, report["memory"]["after_throughput"]]
+        pss = report["memory"]["after_throughput"].get(pid, (None, None))[1]
+        mrows.append([str(pid), *(at(p) for p in points), fmt(pss) if pss is not None else "–"])
+    labels = ["before uploads", *(f"after {i + 1}" for i in (0, 9, 24, 49) if i < len(series)),
+              f"after {len(series)} (sequential)", f"after +{report['throughput']['uploads']} concurrent"]
+    out += ["", "## Worker memory (RSS, MB; workers serve uploads in turn, so each saw part of them)", "",
+            table(["worker pid", *labels, "PSS at end"], mrows), "",
+            f"Master (preloaded app) RSS / PSS at end: {fmt(report['master_memory'][0] or float('nan'))} / "
+            f"{fmt(report['master_memory'][1] or float('nan'))} MB. RSS counts the pages a worker still shares with "
+            "the preloading master; PSS splits them fairly. Series mixes 30-s and 5-min uploads."]
+
+    # throughput
+    tp = report["throughput"]
+    out += ["", "## Throughput", "",
+            f"{tp['clients']} client threads, {tp['uploads']} uploads of the 30-s MP3 in {tp['wall_s']:.1f} s: "
+            f"**{x['rate']:.2f} uploads/s**, {tp['errors']} errors; latency under load p50 "
+            f"{fmt(pct(tp['latencies_ms'], 50))} ms, p95 {fmt(pct(tp['latencies_ms'], 95))} ms; server CPU "
+            f"{tp['server_cpu_s']:.1f} s = {tp['server_cpu_s'] / tp['wall_s']:.2f} of {mach['nproc']} CPUs busy with the "
+            f"service ({1000 * tp['server_cpu_s'] / max(1, tp['ok']):.0f} ms CPU per upload)."]
+
+    # tensorflow
+    out += ["", "## TensorFlow", "",
+            "Shared libraries mapped per process (/proc/<pid>/maps), master first: "
+            + "; ".join(f"pid {pid}: {'no TensorFlow' if not libs else ', '.join(Path(l).name for l in libs[:3])}"
+                        f"{', LiteRT loaded' if report['litert'].get(pid) else ''}"
+                        for pid, libs in report["tensorflow"].items()) + "."]
+    if report["server_log_errors"]:
+        out += ["", "## Server log errors", "", "```", *report["server_log_errors"], "```"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=20, help="uploads of each file kind (default 20)")
+    parser.add_argument("--cold-starts", type=int, default=3)
+    parser.add_argument("--memory-uploads", type=int, default=50, help="at least this many sequential uploads")
+    parser.add_argument("--png-analyses", type=int, default=8, help="fresh 30-s MP3 analyses to draw")
+    parser.add_argument("--png-analyses-long", type=int, default=3, help="fresh 5-min MP3 analyses to draw")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--concurrent-uploads", type=int, default=80)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (audio, server logs, store)")
+    args = parser.parse_args(argv)
+    if not all(n >= 1 for n in (args.rounds, args.cold_starts, args.clients, args.concurrent_uploads)):
+        parser.error("counts must be at least 1")
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
+    servers: list[Server] = []
+    try:
+        report = run(args, tmp, servers)
+    except KeyboardInterrupt:
+        progress("interrupted")
+        return 130
+    finally:
+        for server in servers:
+            server.stop()
+        if args.keep_temp:
+            progress(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    text = markdown(report, args, argv)
+    args.out.write_text(text)
+    print(text)
+    progress(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

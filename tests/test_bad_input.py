@@ -1,0 +1,89 @@
+"""Hostile and broken input: the right JSON error (or a right result), never a 500, no temp file left."""
+from __future__ import annotations
+
+import io
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+
+from audio import ffmpeg_binary
+from conftest import chord, make_app, upload, write_audio
+
+
+def error_code(response, status: int) -> str:
+    assert response.status_code == status, response.get_data(as_text=True)
+    return response.get_json()["error"]["code"]
+
+
+def test_zip_named_mp3_is_415(client, audio_dir):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("song.mp3", bytes(5000))
+    path = audio_dir / "archive.mp3"
+    path.write_bytes(buffer.getvalue())
+    assert error_code(upload(client, path), 415) == "unsupported_media"
+
+
+def test_truncated_mp3_is_analysed_as_far_as_it_goes(client, audio_dir):
+    whole = write_audio(audio_dir / "whole.mp3", chord(12, seed=4), bitrate="128k").read_bytes()
+    cut = audio_dir / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    body = upload(client, cut).get_json()
+    assert body["analyzed_s"] == pytest.approx(8, abs=0.3)
+    assert len(body["segments"]) == int(body["analyzed_s"] // 3)
+    stub = audio_dir / "stub.mp3"
+    stub.write_bytes(whole[:8000])  # half a second
+    assert error_code(upload(client, stub), 422) == "too_short"
+
+
+def test_wav_header_claiming_more_data_than_it_has(client, audio_dir):
+    data = bytearray(write_audio(audio_dir / "honest.wav", chord(7, seed=6)).read_bytes())
+    data[4:8] = (2**31).to_bytes(4, "little")  # RIFF size
+    data[40:44] = (2**31).to_bytes(4, "little")  # data chunk size: ~13 hours claimed
+    liar = audio_dir / "liar.wav"
+    liar.write_bytes(bytes(data))
+    body = upload(client, liar).get_json()
+    assert body["analyzed_s"] == pytest.approx(7, abs=0.05)
+    assert body["duration_s"] == pytest.approx(7, abs=0.05) and body["capped"] is False
+
+
+def test_five_minutes_of_digital_silence_is_422(client, audio_dir):
+    silent = write_audio(audio_dir / "five-silent.mp3", np.zeros(300 * 22050, np.float32), bitrate="32k")
+    assert error_code(upload(client, silent), 422) == "silent"
+
+
+def test_three_hour_file_is_analysed_up_to_the_cap_and_says_so(client, audio_dir):
+    """Three hours of MP3 (a minute's frames repeated: 4 MB at 16 kbit/s), decoded only to the cap."""
+    minute = audio_dir / "minute.mp3"
+    subprocess.run([ffmpeg_binary(), "-y", "-loglevel", "error", "-i",
+                    str(write_audio(audio_dir / "minute.wav", chord(60, seed=8))),
+                    "-c:a", "libmp3lame", "-b:a", "16k", "-ar", "22050", "-write_xing", "0", "-id3v2_version", "0",
+                    str(minute)], check=True, timeout=60)
+    long = audio_dir / "three-hours.mp3"
+    long.write_bytes(minute.read_bytes() * 180)
+    body = upload(client, long).get_json()
+    assert body["analyzed_s"] == pytest.approx(600, abs=0.1)
+    assert body["duration_s"] > 3 * 3600 - 120 and body["capped"] is True
+    assert len(body["segments"]) == 200
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("../../../etc/passwd.mp3", "passwd.mp3"),
+    ("nul\x00byte.mp3", "nulbyte.mp3"),
+    ("Beyonc\u00e9 \u2013 \u6b4c.mp3", "Beyonc\u00e9 \u2013 \u6b4c.mp3"),
+    ("a" * 1000 + ".mp3", "a" * 200),
+])
+def test_odd_filenames_are_shown_safely(client, song_mp3, name, shown):
+    response = upload(client, song_mp3, name=name)
+    assert response.status_code == 200
+    assert response.get_json()["filename"] == shown
+
+
+def test_cors_only_for_listed_origins(tmp_path):
+    client = make_app(tmp_path, CORS_ORIGINS=["https://music.example"]).test_client()
+    allowed = client.get("/api/model", headers={"Origin": "https://music.example"})
+    assert allowed.headers.get("Access-Control-Allow-Origin") == "https://music.example"
+    other = client.get("/api/model", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers

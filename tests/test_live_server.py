@@ -1,0 +1,123 @@
+"""The real server as the Procfile starts it (gunicorn, 2 workers): parallel uploads, limits, headers."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, chord, clicks, noise, write_audio
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def procfile_command(port: int) -> list[str]:
+    """The Procfile's web command with PORT substituted and bound to loopback."""
+    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
+    command = line.split(":", 1)[1].replace("${PORT:-5000}", str(port)).replace("${WEB_CONCURRENCY:-2}", "2")
+    args = shlex.split(command.replace("0.0.0.0", "127.0.0.1"))
+    return [str(Path(sys.executable).parent / args[0]), *args[1:]]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    (tmp / "uploads").mkdir()
+    port = free_port()
+    env = os.environ | {"ANALYSIS_DIR": str(tmp / "store"), "UPLOAD_DIR": str(tmp / "uploads"), "MAX_UPLOAD_MB": "5"}
+    process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not start: " + process.stderr.read().decode()[-2000:])
+    yield port, tmp
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def multipart(path: Path) -> tuple[bytes, dict]:
+    boundary = "----genre-test-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_eight_parallel_uploads_all_succeed_with_their_own_results(server, audio_dir):
+    port, tmp = server
+    makers = [chord, noise, clicks, chord, noise, clicks, chord, noise]
+    files = [write_audio(audio_dir / f"parallel{i}.mp3", make(9 + i, seed=i)) for i, make in enumerate(makers)]
+
+    def send(path: Path):
+        body, headers = multipart(path)
+        status, _, data = request(port, "POST", "/file-upload", body, headers)
+        return status, json.loads(data)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, files))
+    assert [status for status, _ in results] == [200] * 8
+    assert len({body["id"] for _, body in results}) == 8
+    for i, (_, body) in enumerate(results):
+        assert body["filename"] == f"parallel{i}.mp3"
+        assert body["analyzed_s"] == pytest.approx(9 + i, abs=0.1)  # each answer is its own file's
+        assert len(body["segments"]) == (9 + i) // 3
+    # any worker serves any analysis
+    for _, body in results:
+        assert request(port, "GET", f"/analyses/{body['id']}")[0] == 200
+    assert list((tmp / "uploads").iterdir()) == []
+
+
+def test_oversized_upload_is_refused_before_it_is_read(server):
+    """Content-Length over MAX_UPLOAD_MB: a 413 arrives while most of the body was never sent."""
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /file-upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 209715200\r\n\r\n" + b"x" * 1024)
+        reply = sock.recv(65536).decode("latin-1")
+    assert reply.startswith("HTTP/1.1 413")
+    assert json.loads(reply.split("\r\n\r\n", 1)[1])["error"]["code"] == "too_large"
+
+
+def test_security_headers_on_page_and_api(server):
+    port, _ = server
+    for path in ("/", "/healthz", "/analyses/nope"):
+        _, headers, _ = request(port, "GET", path)
+        policy = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "blob:" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    assert request(port, "GET", "/api/model")[1].get("Access-Control-Allow-Origin") is None
+
+
+def test_debug_is_off(server):
+    port, _ = server
+    status, headers, body = request(port, "GET", "/analyses/0123456789abcdef/waveform.png")
+    assert status == 404 and headers["Content-Type"] == "application/json"
+    assert b"Traceback" not in body and b"Werkzeug Debugger" not in body
