@@ -2,13 +2,13 @@
 
 pydub locates the ffmpeg binary (``AudioSegment.converter``), but its ``from_file`` runs ffprobe
 first, appends extra arguments after the output and has no timeout; so the single decode pass is
-issued here directly: ``ffmpeg -t CAP -i FILE -ac 1 -ar SR -f f32le -``. The system ffmpeg is
-preferred; without one the binary shipped in the ``imageio-ffmpeg`` wheel is used, so
-``pip install`` alone gives a working decoder.
+issued here directly: ``ffmpeg -t CAP -i FILE -ac 1 -ar SR -f f32le -``. The binary comes from the
+``imageio-ffmpeg`` wheel (see ``ffmpeg_binary``), so ``pip install`` alone gives a working decoder.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -40,14 +40,22 @@ class DecodedAudio:
 
 @lru_cache(maxsize=1)
 def ffmpeg_binary() -> str:
-    """Path of the ffmpeg to use: the system's, else the imageio-ffmpeg wheel's."""
-    system = which("ffmpeg")
-    if system:
-        path = system
-    else:
-        import imageio_ffmpeg  # only needed where the system has no ffmpeg
+    """The ffmpeg to use: ``FFMPEG_BINARY`` if set, else the imageio-ffmpeg wheel's, else the system's.
 
-        path = imageio_ffmpeg.get_ffmpeg_exe()
+    The wheel's static build is preferred: it starts in ~10 ms where a distribution's dynamically
+    linked ffmpeg takes 50-80 ms (a third of a 30-s upload's budget), and it is the same pinned
+    build on every machine. Its native decoders cover mp3, aac, vorbis, opus, flac and wav.
+    """
+    path = os.environ.get("FFMPEG_BINARY")
+    if not path:
+        try:
+            import imageio_ffmpeg
+
+            path = imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError):
+            path = which("ffmpeg")
+    if not path:
+        raise RuntimeError("no ffmpeg: install the imageio-ffmpeg wheel or a system ffmpeg")
     AudioSegment.converter = path
     log.info("using ffmpeg at %s", path)
     return path
