@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +22,7 @@ from pydub.utils import which
 
 log = logging.getLogger(__name__)
 
+_LOG_PART = 32 * 1024  # bytes of ffmpeg's log kept from its start and from its end
 _DURATION = re.compile(rb"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
@@ -72,25 +75,61 @@ def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 6
         # its mono version and clips loud masters.
         "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
     ]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s") from exc
-    usable = len(done.stdout) - len(done.stdout) % 4
-    samples = np.frombuffer(done.stdout[:usable], dtype="<f4")
+    pcm, returncode, stderr = _run_bounded(command, max_bytes=4 * int((max_seconds + 1) * sample_rate), timeout_s=timeout_s)
+    samples = np.frombuffer(pcm, dtype="<f4", count=len(pcm) // 4)  # a writable view, no copy
     if samples.size == 0:
-        raise DecodeError(_ffmpeg_reason(done.stderr, path))
-    if done.returncode != 0:
+        raise DecodeError(_ffmpeg_reason(stderr, path))
+    if returncode != 0:
         # Damaged tail (truncated file): keep what decoded, as a media player would.
-        log.info("ffmpeg exited %s after %d samples: %s", done.returncode, samples.size, _ffmpeg_reason(done.stderr, path))
-    samples = np.nan_to_num(samples.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        log.info("ffmpeg exited %s after %d samples: %s", returncode, samples.size, _ffmpeg_reason(stderr, path))
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(samples, -1.0, 1.0, out=samples)
     decoded_s = samples.size / sample_rate
     capped = decoded_s >= max_seconds - 1.0 / sample_rate * 1024
     # Only a capped decode needs the container's word for the full length; otherwise what decoded
     # is the truth (a damaged header may claim more than there is).
-    source_s = max(_container_duration(done.stderr) or 0.0, decoded_s) if capped else decoded_s
+    source_s = max(_container_duration(stderr) or 0.0, decoded_s) if capped else decoded_s
     return DecodedAudio(samples, sample_rate, source_s)
+
+
+def _run_bounded(command: list[str], max_bytes: int, timeout_s: float) -> tuple[bytearray, int, bytes]:
+    """Run ffmpeg; keep at most ``max_bytes`` of its output and the head and tail of its log.
+
+    The process is killed after ``timeout_s``. Its log goes to an anonymous temp file (unlinked at
+    once, so nothing can be left behind), because a damaged file can make ffmpeg log megabytes.
+    """
+    with tempfile.TemporaryFile() as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        pcm = bytearray()
+        try:
+            while len(pcm) < max_bytes:
+                chunk = process.stdout.read1(1 << 20)
+                if not chunk:
+                    break
+                pcm += chunk
+            process.stdout.close()  # anything past the cap: ffmpeg stops on a broken pipe
+            returncode = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if timed_out.is_set():
+            raise DecodeError(f"decoding took longer than {timeout_s:.0f} s")
+        log_file.seek(0)
+        head = log_file.read(_LOG_PART)
+        log_file.seek(max(len(head), log_file.seek(0, os.SEEK_END) - _LOG_PART))
+        tail = log_file.read(_LOG_PART)
+    del pcm[min(len(pcm), max_bytes) // 4 * 4 :]  # whole float32 samples, at most the cap
+    return pcm, returncode, head + b"\n" + tail
 
 
 def _container_duration(stderr: bytes) -> float | None:

@@ -87,10 +87,10 @@ def startup(tmp: Path) -> None:
     if done.returncode:
         print(done.stderr[-2000:])
         return
-    print(f"{'python -c pass':58s} {bare:8.0f} ms")
+    print(f"{'python -c pass':62s} {bare:8.0f} ms")
     for name, ms in json.loads(done.stdout.strip().splitlines()[-1]):
-        print(f"{name:58s} {ms:8.0f} ms")
-    print(f"{'whole subprocess':58s} {total:8.0f} ms")
+        print(f"{name:62s} {ms:8.0f} ms")
+    print(f"{'whole subprocess':62s} {total:8.0f} ms")
 
 
 def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> dict[str, np.ndarray]:
@@ -115,6 +115,28 @@ def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> di
             [FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, check=True), r)
         row["DECODE: audio.decode (ffmpeg -> mono 22.05k pipe)"], audio = timed(
             lambda: decode(str(path), s.sample_rate, classifier.max_seconds), r)
+
+        try:
+            import imageio_ffmpeg
+
+            static = imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError):
+            static = None
+        if static:
+            import audio as audio_module
+
+            original = audio_module.ffmpeg_binary
+            audio_module.ffmpeg_binary = lambda: static
+            try:
+                row["  alt: same, static imageio-ffmpeg binary"], alt_static = timed(
+                    lambda: decode(str(path), s.sample_rate, classifier.max_seconds), r)
+                row["  static ffmpeg start (-version)"], _ = timed(
+                    lambda: subprocess.run([static, "-version"], capture_output=True, check=True), r)
+            finally:
+                audio_module.ffmpeg_binary = original
+            n = min(len(alt_static.samples), len(audio.samples))
+            row["  (static vs system: max |diff| x1000)"] = float(
+                np.max(np.abs(alt_static.samples[:n] - audio.samples[:n]))) * 1000
 
         def in_process():
             data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
@@ -156,9 +178,9 @@ def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> di
         row["  json.dumps(result)"], _ = timed(lambda: json.dumps(result), r)
         rows.append((label, row))
     names = list(rows[0][1])
-    print(f"{'step':58s} " + " ".join(f"{label:>10s}" for label, _ in rows))
+    print(f"{'step':62s} " + " ".join(f"{label:>10s}" for label, _ in rows))
     for name in names:
-        print(f"{name:58s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
+        print(f"{name:62s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
     return signals
 
 
@@ -179,7 +201,8 @@ def pictures(signals: dict[str, np.ndarray], classifier, store, repeat: int) -> 
         row: dict[str, float] = {}
         row["store.signal (np.load float16 -> float32)"], signal = timed(lambda: store.signal(analysis_id), repeat)
         hop = v._stft_hop(signal)
-        row[f"  spectrogram numbers: stft hop {hop} + amplitude_to_db"], _ = timed(lambda: librosa.amplitude_to_db(
+        row["  STFT hop for the pictures (samples)"] = float(hop)
+        row["  spectrogram numbers: stft + amplitude_to_db"], _ = timed(lambda: librosa.amplitude_to_db(
             np.abs(librosa.stft(signal, n_fft=2048, hop_length=hop)), ref=np.max), repeat)
         row["  mel numbers: melspectrogram(y) + power_to_db"], _ = timed(lambda: librosa.power_to_db(
             librosa.feature.melspectrogram(y=signal, sr=sr, n_fft=2048, hop_length=hop, n_mels=128), ref=np.max), repeat)
@@ -211,9 +234,9 @@ def pictures(signals: dict[str, np.ndarray], classifier, store, repeat: int) -> 
             row[f"render('{picture}') total"], png = timed(lambda: v.render(picture, signal, sr), repeat)
         rows.append((FILES[kind][0], row))
     names = list(rows[0][1])
-    print(f"{'step':58s} " + " ".join(f"{label:>10s}" for label, _ in rows))
+    print(f"{'step':62s} " + " ".join(f"{label:>10s}" for label, _ in rows))
     for name in names:
-        print(f"{name:58s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
+        print(f"{name:62s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
 
 
 def profile(label: str, fn, top: int) -> None:

@@ -87,3 +87,12 @@ def test_cors_only_for_listed_origins(tmp_path):
     assert allowed.headers.get("Access-Control-Allow-Origin") == "https://music.example"
     other = client.get("/api/model", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_ffmpeg_runs_under_a_time_limit(audio_dir):
+    from audio import DecodeError, decode
+
+    path = write_audio(audio_dir / "slow.flac", chord(60, seed=9))
+    with pytest.raises(DecodeError, match="longer than"):
+        decode(str(path), 22050, max_seconds=600, timeout_s=0.001)
+    assert decode(str(path), 22050, max_seconds=600, timeout_s=30).analyzed_s == pytest.approx(60, abs=0.05)
