@@ -255,7 +255,6 @@ def browser_errors(driver) -> list[str]:
     """SEVERE console entries, minus the ones a test provokes on purpose or that are harmless."""
     harmless = (
         "the server responded with a status of 4",  # the error-path tests provoke 404/415
-        "inline style",  # wavesurfer's shadow-root <style>; replaced by a linked sheet
         "favicon.ico",
     )
     return [
