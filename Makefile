@@ -39,10 +39,10 @@ static/vendor/.stamp: package.json package-lock.json scripts/copy_vendor.mjs
 	npm run --silent vendor
 	touch $@
 
-# Debian packages the page tests use: chromium + chromedriver (needs root). ffmpeg comes from a wheel.
+# Debian packages: ffmpeg (else the imageio-ffmpeg wheel is used) and chromium + chromedriver for the page tests (needs root).
 system-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg chromium chromium-driver
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT = "result.json"
 SIGNAL = "signal.npy"
+PRUNE_EVERY_S = 5.0
 
 
 class AnalysisStore:
@@ -31,6 +32,7 @@ class AnalysisStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
+        self._last_prune = float("-inf")
 
     @staticmethod
     def new_id() -> str:
@@ -60,7 +62,8 @@ class AnalysisStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.prune()
+        if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
+            self.prune()
 
     def result(self, analysis_id: str) -> dict | None:
         folder = self._folder(analysis_id)
@@ -100,7 +103,12 @@ class AnalysisStore:
             Path(tmp).unlink(missing_ok=True)
 
     def prune(self) -> None:
-        """Drop expired entries and stale staging folders, then the oldest until under ``max_bytes``."""
+        """Drop expired entries and stale staging folders, then the oldest until under ``max_bytes``.
+
+        Walking the store costs more as it fills, so ``put`` prunes at most every PRUNE_EVERY_S; the
+        store may exceed its cap by what arrives in that time.
+        """
+        self._last_prune = time.monotonic()
         entries = []
         for folder in self.root.iterdir():
             try:

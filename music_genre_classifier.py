@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
+TEMPO_WINDOW_S = 60.0
 
 
 class AnalysisError(Exception):
@@ -267,15 +268,20 @@ def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSe
     """Tempo, spectral centroid, RMS and zero-crossing rate of the analysed audio."""
     import librosa
 
+    # Tempo from at most TEMPO_WINDOW_S of onset envelope around the middle: the autocorrelation
+    # over a whole long song costs ~150 ms and says nothing more about its beat.
+    frames = int(TEMPO_WINDOW_S * settings.sample_rate / settings.hop_length)
+    onset = spectral.onset_envelope
+    middle = max(0, (len(onset) - frames) // 2)
     tempo = librosa.feature.tempo(
-        onset_envelope=spectral.onset_envelope, sr=settings.sample_rate, hop_length=settings.hop_length
+        onset_envelope=onset[middle : middle + frames], sr=settings.sample_rate, hop_length=settings.hop_length
     )
     signs = np.signbit(signal)
     return {
         "tempo_bpm": round(float(tempo[0]), 1),
         "spectral_centroid_hz": round(float(np.mean(spectral.centroid_hz)), 1),
-        "rms": round(float(np.sqrt(np.mean(signal.astype(np.float64) ** 2))), 4),
-        "zero_crossing_rate": round(float(np.mean(signs[1:] != signs[:-1])), 4),
+        "rms": round(float(np.sqrt(np.dot(signal, signal) / len(signal))), 4),
+        "zero_crossing_rate": round(float(np.count_nonzero(signs[1:] != signs[:-1]) / (len(signal) - 1)), 4),
     }
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Where the time of one upload goes: startup, each pipeline step, the web layer and the pictures.
 
     .venv/bin/python bench/profile_upload.py              # from the repo root; about 1-2 minutes
@@ -33,8 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
-from bench_upload import FFMPEG, FILES, PICTURES, make_audio  # noqa: E402
+from bench_upload import FILES, PICTURES, make_audio  # noqa: E402
 
 STARTUP = r"""
 import json, sys, time
@@ -82,7 +80,7 @@ def startup(tmp: Path) -> None:
     bare = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", STARTUP, str(ROOT), str(tmp / "startup-store")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     total = (time.perf_counter() - started) * 1000
     if done.returncode:
         print(done.stderr[-2000:])
@@ -93,166 +91,212 @@ def startup(tmp: Path) -> None:
     print(f"{'whole subprocess':62s} {total:8.0f} ms")
 
 
-def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> dict[str, np.ndarray]:
-    import librosa
+def print_rows(rows: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"{'step':62s} " + " ".join(f"{label:>10s}" for label, _ in rows))
+    for name in rows[0][1]:
+        print(f"{name:62s} " + " ".join(f"{row.get(name, float('nan')):10.1f}" for _, row in rows))
+
+
+def max_diff_x1000(a: np.ndarray, b: np.ndarray) -> float:
+    n = min(len(a), len(b))
+    return float(np.max(np.abs(a[:n] - b[:n]))) * 1000 if n else float("nan")
+
+
+def decode_steps(path: Path, classifier, repeat: int) -> tuple[dict[str, float], np.ndarray]:
+    """audio.decode with the service's ffmpeg, its parts, and the alternatives."""
     import soundfile
     import soxr
 
-    from audio import decode
-    from music_genre_classifier import fit_to_segment, slice_segments, spectral_features, summary_features
+    import audio
+
+    sr, cap = classifier.settings.sample_rate, classifier.max_seconds
+    service = audio.ffmpeg_binary()
+    system = shutil.which("ffmpeg")
+    row: dict[str, float] = {}
+    row["ffmpeg start (service's binary, -version)"], _ = timed(
+        lambda: subprocess.run([service, "-version"], capture_output=True, check=True), repeat)
+    row["ffmpeg decode only, native rate (-f null)"], _ = timed(lambda: subprocess.run(
+        [service, "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, check=True), repeat)
+    row["DECODE: audio.decode (ffmpeg -> mono 22.05k pipe)"], decoded = timed(
+        lambda: audio.decode(str(path), sr, cap), repeat)
+    if system and os.path.realpath(system) != os.path.realpath(service):
+        original = audio.ffmpeg_binary
+        audio.ffmpeg_binary = lambda: system
+        try:
+            row["  alt: the same with the system ffmpeg"], other = timed(lambda: audio.decode(str(path), sr, cap), repeat)
+        finally:
+            audio.ffmpeg_binary = original
+        row["    system ffmpeg start (-version)"], _ = timed(
+            lambda: subprocess.run([system, "-version"], capture_output=True, check=True), repeat)
+        row["    (max |diff| vs the service's, x1000)"] = max_diff_x1000(other.samples, decoded.samples)
+
+    def in_process() -> np.ndarray:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return soxr.resample(data.mean(axis=1), rate, sr, quality="HQ")
+    row["  alt: soundfile.read + soxr HQ, in-process"], alt = timed(in_process, repeat)
+    row["    (max |diff| vs ffmpeg, x1000: a different resampler)"] = max_diff_x1000(alt, decoded.samples)
+    return row, decoded.samples
+
+
+def feature_steps(samples: np.ndarray, classifier, repeat: int) -> tuple[dict[str, float], object]:
+    """spectral_features and summary_features, each library call alone with the code's settings."""
+    import librosa
+
+    from music_genre_classifier import (
+        fit_to_segment,
+        slice_segments,
+        spectral_features,
+        summary_features,
+    )
 
     s = classifier.settings
-    signals = {}
-    section(f"Pipeline steps, median of {repeat} (ms); settings {s}")
-    rows = []
+    signal = fit_to_segment(samples, s)
+    row: dict[str, float] = {}
+    row["FEATURES: spectral_features (all below)"], spectral = timed(lambda: spectral_features(signal, s), repeat)
+    row["  stft complex64 + abs"], mag = timed(lambda: np.abs(librosa.stft(
+        signal, n_fft=s.n_fft, hop_length=s.hop_length, dtype=np.complex64)), repeat)
+    row["  spectral_centroid(S)"], _ = timed(lambda: librosa.feature.spectral_centroid(S=mag, sr=s.sample_rate), repeat)
+    freqs = librosa.fft_frequencies(sr=s.sample_rate, n_fft=s.n_fft).astype(np.float32)
+    row["    alt: freqs @ S / S.sum(axis=0)"], _ = timed(
+        lambda: (freqs @ mag) / np.maximum(mag.sum(axis=0), np.finfo(np.float32).tiny), repeat)
+    row["  melspectrogram(S=mag**2)"], mel = timed(lambda: librosa.feature.melspectrogram(
+        S=mag ** 2, sr=s.sample_rate, n_mels=s.n_mels), repeat)
+    row["  power_to_db"], mel_db = timed(lambda: librosa.power_to_db(mel), repeat)
+    row["  mfcc(S=mel_db)"], _ = timed(lambda: librosa.feature.mfcc(S=mel_db, n_mfcc=s.n_mfcc), repeat)
+    row["  onset_strength(S=mel_db)"], _ = timed(lambda: librosa.onset.onset_strength(
+        S=mel_db, sr=s.sample_rate, hop_length=s.hop_length), repeat)
+    row["  slice_segments (+ silence RMS per segment)"], segments = timed(
+        lambda: slice_segments(signal, spectral.mfcc, s, len(samples) / s.sample_rate), repeat)
+    row["  summary_features (tempo, rms, zcr)"], _ = timed(lambda: summary_features(signal, spectral, s), repeat)
+    row["    tempo on the whole onset envelope"], _ = timed(lambda: librosa.feature.tempo(
+        onset_envelope=spectral.onset_envelope, sr=s.sample_rate, hop_length=s.hop_length), repeat)
+    frames_30s = int(30 * s.sample_rate / s.hop_length)
+    middle = max(0, (len(spectral.onset_envelope) - frames_30s) // 2)
+    excerpt = spectral.onset_envelope[middle : middle + frames_30s]
+    row["    alt: tempo on 30 s of the envelope (the middle)"], _ = timed(lambda: librosa.feature.tempo(
+        onset_envelope=excerpt, sr=s.sample_rate, hop_length=s.hop_length), repeat)
+    signs = np.signbit(signal)
+    row["    rms (float64 copy) + zcr"], _ = timed(lambda: (np.sqrt(np.mean(signal.astype(np.float64) ** 2)),
+                                                        np.mean(signs[1:] != signs[:-1])), repeat)
+    return row, segments
+
+
+def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> dict[str, np.ndarray]:
+    section(f"Pipeline steps, median of {repeat} runs (5-min file: {max(1, repeat // 2)}), ms; {classifier.settings}")
+    signals, rows = {}, []
     for kind, path in files.items():
-        label = FILES[kind][0]
         r = repeat if FILES[kind][1] <= 30 else max(1, repeat // 2)
-        row: dict[str, float] = {}
-        row["ffmpeg start (ffmpeg -version)"], _ = timed(
-            lambda: subprocess.run([FFMPEG, "-version"], capture_output=True, check=True), r)
-        row["ffmpeg decode only (-f null)"], _ = timed(lambda: subprocess.run(
-            [FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, check=True), r)
-        row["DECODE: audio.decode (ffmpeg -> mono 22.05k pipe)"], audio = timed(
-            lambda: decode(str(path), s.sample_rate, classifier.max_seconds), r)
-
-        try:
-            import imageio_ffmpeg
-
-            static = imageio_ffmpeg.get_ffmpeg_exe()
-        except (ImportError, RuntimeError):
-            static = None
-        if static:
-            import audio as audio_module
-
-            original = audio_module.ffmpeg_binary
-            audio_module.ffmpeg_binary = lambda: static
-            try:
-                row["  alt: same, static imageio-ffmpeg binary"], alt_static = timed(
-                    lambda: decode(str(path), s.sample_rate, classifier.max_seconds), r)
-                row["  static ffmpeg start (-version)"], _ = timed(
-                    lambda: subprocess.run([static, "-version"], capture_output=True, check=True), r)
-            finally:
-                audio_module.ffmpeg_binary = original
-            n = min(len(alt_static.samples), len(audio.samples))
-            row["  (static vs system: max |diff| x1000)"] = float(
-                np.max(np.abs(alt_static.samples[:n] - audio.samples[:n]))) * 1000
-
-        def in_process():
-            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-            return soxr.resample(data.mean(axis=1), rate, s.sample_rate, quality="HQ")
-        row["  alt: soundfile.read + soxr HQ, in-process"], alt = timed(in_process, r)
-        samples = audio.samples
+        row, samples = decode_steps(path, classifier, r)
         signals[kind] = samples
-        n = min(len(alt), len(samples))
-        row["  (alt vs ffmpeg: max |diff| x1000)"] = float(np.max(np.abs(alt[:n] - samples[:n]))) * 1000 if n else float("nan")
-        signal = fit_to_segment(samples, s)
-        row["FEATURES: spectral_features (all below)"], spectral = timed(lambda: spectral_features(signal, s), r)
-        row["  stft complex64 + abs"], mag = timed(lambda: np.abs(librosa.stft(
-            signal, n_fft=s.n_fft, hop_length=s.hop_length, dtype=np.complex64)), r)
-        row["  spectral_centroid(S)"], _ = timed(lambda: librosa.feature.spectral_centroid(S=mag, sr=s.sample_rate), r)
-        row["  melspectrogram(S=mag**2)"], mel = timed(lambda: librosa.feature.melspectrogram(
-            S=mag ** 2, sr=s.sample_rate, n_mels=s.n_mels), r)
-        row["  power_to_db"], mel_db = timed(lambda: librosa.power_to_db(mel), r)
-        row["  mfcc(S=mel_db)"], _ = timed(lambda: librosa.feature.mfcc(S=mel_db, n_mfcc=s.n_mfcc), r)
-        row["  onset_strength(S=mel_db)"], _ = timed(lambda: librosa.onset.onset_strength(
-            S=mel_db, sr=s.sample_rate, hop_length=s.hop_length), r)
-        row["  slice_segments (+ silence RMS per segment)"], segments = timed(
-            lambda: slice_segments(signal, spectral.mfcc, s, len(samples) / s.sample_rate), r)
-        row["  summary_features (tempo, rms, zcr)"], _ = timed(lambda: summary_features(signal, spectral, s), r)
-        row["    tempo on the whole onset envelope"], _ = timed(lambda: librosa.feature.tempo(
-            onset_envelope=spectral.onset_envelope, sr=s.sample_rate, hop_length=s.hop_length), r)
-        excerpt = spectral.onset_envelope[: int(30 * s.sample_rate / s.hop_length)]
-        row["    alt: tempo on the first 30 s of the envelope"], _ = timed(lambda: librosa.feature.tempo(
-            onset_envelope=excerpt, sr=s.sample_rate, hop_length=s.hop_length), r)
-        signs = np.signbit(signal)
-        row["    rms + zcr"], _ = timed(lambda: (np.sqrt(np.mean(signal.astype(np.float64) ** 2)),
-                                                np.mean(signs[1:] != signs[:-1])), r)
+        features, segments = feature_steps(samples, classifier, r)
+        row |= features
         batch = segments.mfcc[~segments.silent]
-        row["INFERENCE: predictor.predict (all segments, 1 batch)"], _ = timed(lambda: classifier.predictor.predict(batch), r)
+        row["INFERENCE: predictor.predict (all segments, 1 batch)"], _ = timed(
+            lambda: classifier.predictor.predict(batch), r)  # noqa: B023 -- called at once
         row["  segments in the batch"] = float(len(batch))
         row["WEB: analyze_file total (decode+features+inference)"], (analysis, _) = timed(
-            lambda: classifier.analyze_file(str(path)), r)
+            lambda: classifier.analyze_file(str(path)), r)  # noqa: B023
         result = {"filename": path.name, **analysis.to_dict()}
-        row["  store.put (float16 npy + json + prune)"], _ = timed(lambda: store.put(store.new_id(), result, samples), r)
-        row["  json.dumps(result)"], _ = timed(lambda: json.dumps(result), r)
-        rows.append((label, row))
-    names = list(rows[0][1])
-    print(f"{'step':62s} " + " ".join(f"{label:>10s}" for label, _ in rows))
-    for name in names:
-        print(f"{name:62s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
+        row["  store.put (float16 npy + json + prune)"], _ = timed(
+            lambda: store.put(store.new_id(), result, samples), r)  # noqa: B023
+        row["  json.dumps(result)"], _ = timed(lambda: json.dumps(result), r)  # noqa: B023
+        rows.append((FILES[kind][0], row))
+    print_rows(rows)
     return signals
 
 
-def pictures(signals: dict[str, np.ndarray], classifier, store, repeat: int) -> None:
+def picture_steps(store, samples: np.ndarray, sr: int, repeat: int) -> dict[str, float]:
+    """One stored analysis: loading its signal, the numbers of each picture, each whole render."""
     import librosa
+
+    import visualizations as v
+
+    analysis_id = store.new_id()
+    store.put(analysis_id, {}, samples)
+    row: dict[str, float] = {}
+    row["store.signal (np.load float16 -> float32)"], signal = timed(lambda: store.signal(analysis_id), repeat)
+    hop = v._stft_hop(signal)
+    row["  STFT hop for the pictures (samples)"] = float(hop)
+    row["  spectrogram numbers: stft + amplitude_to_db"], _ = timed(lambda: librosa.amplitude_to_db(
+        np.abs(librosa.stft(signal, n_fft=2048, hop_length=hop)), ref=np.max), repeat)
+    row["  mel numbers: melspectrogram(y) + power_to_db"], _ = timed(lambda: librosa.power_to_db(
+        librosa.feature.melspectrogram(y=signal, sr=sr, n_fft=2048, hop_length=hop, n_mels=128), ref=np.max), repeat)
+    row["  mfcc numbers: mfcc(y) (recomputes the mel)"], _ = timed(lambda: librosa.feature.mfcc(
+        y=signal, sr=sr, n_mfcc=13, n_fft=2048, hop_length=hop), repeat)
+    for picture in PICTURES:
+        row[f"render('{picture}') total"], _ = timed(
+            lambda: v.render(picture, signal, sr), repeat)  # noqa: B023 -- called at once
+    return row
+
+
+def matplotlib_steps(repeat: int) -> dict[str, float]:
+    """What one image costs in matplotlib alone (a 1025 x 1200 matrix, as the spectrogram), and cheaper ways."""
     import matplotlib.pyplot as plt
 
     import visualizations as v
 
+    matrix = np.random.default_rng(0).standard_normal((1025, 1200)).astype(np.float32)
+
+    def draw(tight: bool = True, save: dict | None = None, rows: int | None = None) -> None:
+        fig, ax = plt.subplots(figsize=v.FIGSIZE)
+        shown = ax.imshow(matrix[:rows], origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
+        fig.colorbar(shown, ax=ax, pad=0.01)
+        if tight:
+            fig.tight_layout()
+        else:
+            fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9)
+        if save is not None:
+            fig.savefig(io.BytesIO(), format="png", dpi=v.DPI, **save)
+        plt.close(fig)
+
+    row: dict[str, float] = {}
+    row["figure + imshow + colorbar"], _ = timed(lambda: draw(tight=False), repeat)
+    row["  + tight_layout"], _ = timed(lambda: draw(), repeat)
+    row["  + tight_layout + savefig png (as now)"], _ = timed(lambda: draw(save={}), repeat)
+    row["  alt: fixed margins instead of tight_layout"], _ = timed(lambda: draw(tight=False, save={}), repeat)
+    row["  alt: png compress_level 1"], _ = timed(lambda: draw(save={"pil_kwargs": {"compress_level": 1}}), repeat)
+    row["  alt: only 320 matrix rows (the image is 320 px high)"], _ = timed(lambda: draw(save={}, rows=320), repeat)
+    return row
+
+
+def pictures(signals: dict[str, np.ndarray], classifier, store, repeat: int) -> None:
+    section(f"Pictures, median of {repeat} runs (ms)")
     sr = classifier.settings.sample_rate
-    section(f"Pictures, median of {repeat} (ms)")
-    rows = []
-    for kind, samples in signals.items():
-        if kind == "wav_30":
-            continue
-        analysis_id = store.new_id()
-        store.put(analysis_id, {}, samples)
-        row: dict[str, float] = {}
-        row["store.signal (np.load float16 -> float32)"], signal = timed(lambda: store.signal(analysis_id), repeat)
-        hop = v._stft_hop(signal)
-        row["  STFT hop for the pictures (samples)"] = float(hop)
-        row["  spectrogram numbers: stft + amplitude_to_db"], _ = timed(lambda: librosa.amplitude_to_db(
-            np.abs(librosa.stft(signal, n_fft=2048, hop_length=hop)), ref=np.max), repeat)
-        row["  mel numbers: melspectrogram(y) + power_to_db"], _ = timed(lambda: librosa.power_to_db(
-            librosa.feature.melspectrogram(y=signal, sr=sr, n_fft=2048, hop_length=hop, n_mels=128), ref=np.max), repeat)
-        row["  mfcc numbers: mfcc(y) (recomputes the mel)"], _ = timed(lambda: librosa.feature.mfcc(
-            y=signal, sr=sr, n_mfcc=13, n_fft=2048, hop_length=hop), repeat)
-        matrix = np.random.default_rng(0).standard_normal((1025, 1200)).astype(np.float32)
+    print_rows([(FILES[kind][0], picture_steps(store, samples, sr, repeat))
+                for kind, samples in signals.items() if kind != "wav_30"])
+    print()
+    print_rows([("any", matplotlib_steps(repeat))])
 
-        def draw_only():
-            fig, ax = plt.subplots(figsize=v.FIGSIZE)
-            shown = ax.imshow(matrix, origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
-            fig.colorbar(shown, ax=ax, pad=0.01)
-            return fig, ax
 
-        def draw_tight():
-            fig, ax = draw_only()
-            fig.tight_layout()
-            plt.close(fig)
+WRAPPERS = ("/werkzeug/", "/flask/", "profile_upload.py", "/contextlib.py", "/click/", "/threading.py")
 
-        def draw_save():
-            fig, ax = draw_only()
-            fig.tight_layout()
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=v.DPI)
-            plt.close(fig)
-        row["  matplotlib: figure + imshow(1025x1200) + colorbar"], _ = timed(lambda: plt.close(draw_only()[0]), repeat)
-        row["  matplotlib: ... + tight_layout"], _ = timed(draw_tight, repeat)
-        row["  matplotlib: ... + tight_layout + savefig png"], _ = timed(draw_save, repeat)
-        for picture in PICTURES:
-            row[f"render('{picture}') total"], png = timed(lambda: v.render(picture, signal, sr), repeat)
-        rows.append((FILES[kind][0], row))
-    names = list(rows[0][1])
-    print(f"{'step':62s} " + " ".join(f"{label:>10s}" for label, _ in rows))
-    for name in names:
-        print(f"{name:62s} " + " ".join(f"{row[name]:10.1f}" for _, row in rows))
+
+def _where(path: str, line: int, function: str) -> str:
+    for marker in ("site-packages/", str(ROOT) + "/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{path}:{line}({function})" if line else function
 
 
 def profile(label: str, fn, top: int) -> None:
+    """cProfile ``fn`` once; list the top calls by cumulative time (web/test wrappers left out), then by own time."""
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
     fn()
     profiler.disable()
-    print(f"\n### {label}: {(time.perf_counter() - started) * 1000:.0f} ms wall (under cProfile)\n")
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(top)
-    stats.sort_stats("tottime").print_stats(max(8, top // 2))
-    text = out.getvalue()
-    # keep the tables, drop pstats' preamble lines
-    print("\n".join(line for line in text.splitlines() if line.strip() and not line.startswith(("   Ordered", "   List reduced"))))
+    wall = (time.perf_counter() - started) * 1000
+    stats = pstats.Stats(profiler).stats
+    rows = [(ct, tt, nc, _where(*key), key[0]) for key, (_, nc, tt, ct, _) in stats.items()]
+    print(f"\n### {label}: {wall:.0f} ms wall (under cProfile)\n")
+    print(f"{'cum ms':>8s} {'own ms':>8s} {'calls':>6s}  function")
+    shown = [r for r in sorted(rows, reverse=True) if not any(w in r[4] for w in WRAPPERS)]
+    for ct, tt, nc, where, _ in shown[:top]:
+        print(f"{ct * 1000:8.1f} {tt * 1000:8.1f} {nc:6d}  {where}")
+    print("  -- by own time --")
+    for ct, tt, nc, where, _ in sorted(rows, key=lambda r: -r[1])[: max(6, top // 2)]:
+        print(f"{ct * 1000:8.1f} {tt * 1000:8.1f} {nc:6d}  {where}")
 
 
 def main() -> int:
