@@ -39,16 +39,16 @@ class AnalysisError(Exception):
 @dataclass(frozen=True)
 class FeatureSettings:
     sample_rate: int = 22050
-    n_mfcc: int = 13
+    n_mfcc: int = 20
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 128
     segment_seconds: float = 3.0
     min_clip_seconds: float = 2.0
     silence_dbfs: float = -60.0  # a segment whose RMS is below this is dropped as silent
-    # Extra rows stacked under the MFCCs (defaults off, so an older model card still means what it said):
-    deltas: int = 0  # 1: + first-order deltas of the MFCCs, 2: + second-order deltas as well
-    contrast_bands: int = 0  # > 0: + spectral contrast over this many octave bands (bands + 1 rows)
+    # Extra rows stacked under the MFCCs (a card without these keys predates them: read as 0)
+    deltas: int = 2  # 1: + first-order deltas of the MFCCs, 2: + second-order deltas as well
+    contrast_bands: int = 6  # > 0: + spectral contrast over this many octave bands (bands + 1 rows)
 
     @property
     def n_features(self) -> int:
@@ -66,6 +66,8 @@ class FeatureSettings:
     @classmethod
     def from_dict(cls, values: dict) -> "FeatureSettings":
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        for name in ("deltas", "contrast_bands"):  # model cards older than these fields had neither
+            known.setdefault(name, 0)
         return cls(**known)
 
 
@@ -105,34 +107,61 @@ def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray
     return np.tile(samples, repeats)[: settings.segment_samples]
 
 
+STFT_BLOCK_FRAMES = 2048  # ~47 s of audio per STFT block: bounds the memory of a 10-minute upload
+
+
+def _padded_slice(signal: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``signal[start:stop]`` with zeros where the range runs past either end (no copy of the rest)."""
+    if start >= 0 and stop <= len(signal):
+        return signal[start:stop]
+    piece = np.zeros(stop - start, dtype=signal.dtype)
+    lo, hi = max(start, 0), min(stop, len(signal))
+    piece[lo - start : hi - start] = signal[lo:hi]
+    return piece
+
+
+def _magnitude_blocks(signal: np.ndarray, settings: FeatureSettings):
+    """|STFT| in blocks of frames: the same frames as one centred ``librosa.stft`` over the signal."""
+    import librosa
+
+    n_fft, hop = settings.n_fft, settings.hop_length
+    n_frames = 1 + len(signal) // hop
+    for first in range(0, n_frames, STFT_BLOCK_FRAMES):
+        last = min(first + STFT_BLOCK_FRAMES, n_frames)
+        # frame t is centred on sample t * hop (librosa's zero-padded centring)
+        piece = _padded_slice(signal, first * hop - n_fft // 2, (last - 1) * hop + n_fft // 2 + n_fft % 2)
+        yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False, dtype=np.complex64))
+
+
 def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral:
-    """The model's feature matrix (and the by-products the summary needs) from one STFT over the whole signal.
+    """The model's feature matrix (and the by-products the summary needs) from one STFT over the signal.
 
     Rows: ``n_mfcc`` MFCCs; with ``deltas`` their first (and second) time derivatives; with
-    ``contrast_bands`` the spectral contrast (peak-to-valley in dB per octave band).
+    ``contrast_bands`` the spectral contrast (peak-to-valley in dB per octave band). The STFT is
+    taken in blocks, so memory stays flat however long the signal; every per-frame quantity is
+    computed per block and only the small per-frame results are joined.
     """
     import librosa
 
-    magnitude = np.abs(
-        librosa.stft(signal, n_fft=settings.n_fft, hop_length=settings.hop_length, dtype=np.complex64)
-    )
-    centroid = librosa.feature.spectral_centroid(S=magnitude, sr=settings.sample_rate)[0]
-    contrast = None
-    if settings.contrast_bands:
-        contrast = librosa.feature.spectral_contrast(
-            S=magnitude, sr=settings.sample_rate, n_fft=settings.n_fft, n_bands=settings.contrast_bands
-        )
-    mel = librosa.feature.melspectrogram(S=magnitude**2, sr=settings.sample_rate, n_mels=settings.n_mels)
-    del magnitude
-    mel_db = librosa.power_to_db(mel)
+    sr = settings.sample_rate
+    mel_basis = librosa.filters.mel(sr=sr, n_fft=settings.n_fft, n_mels=settings.n_mels)
+    frequencies = librosa.fft_frequencies(sr=sr, n_fft=settings.n_fft).astype(np.float32)
+    mel_parts, centroid_parts, contrast_parts = [], [], []
+    for magnitude in _magnitude_blocks(signal, settings):
+        mel_parts.append(mel_basis @ (magnitude * magnitude))
+        centroid_parts.append((frequencies @ magnitude) / np.maximum(magnitude.sum(axis=0), np.finfo(np.float32).tiny))
+        if settings.contrast_bands:
+            contrast_parts.append(librosa.feature.spectral_contrast(
+                S=magnitude, sr=sr, n_fft=settings.n_fft, n_bands=settings.contrast_bands))
+    mel_db = librosa.power_to_db(np.concatenate(mel_parts, axis=1))
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
-    onset = librosa.onset.onset_strength(S=mel_db, sr=settings.sample_rate, hop_length=settings.hop_length)
+    onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=settings.hop_length)
     rows = [mfcc]
     for order in range(1, settings.deltas + 1):
         rows.append(librosa.feature.delta(mfcc, order=order, width=9, mode="nearest"))
-    if contrast is not None:
-        rows.append(contrast)
-    return Spectral(np.concatenate(rows).astype(np.float32), onset, centroid)
+    if contrast_parts:
+        rows.append(np.concatenate(contrast_parts, axis=1))
+    return Spectral(np.concatenate(rows).astype(np.float32), onset, np.concatenate(centroid_parts))
 
 
 def slice_segments(signal: np.ndarray, mfcc: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:

@@ -18,7 +18,7 @@ SETTINGS = FeatureSettings()
 
 def test_segments_have_the_models_shape_and_start_every_three_seconds():
     segments = mfcc_segments(chord(10), SETTINGS)
-    assert segments.mfcc.shape == (3, 130, SETTINGS.n_mfcc)
+    assert segments.mfcc.shape == (3, 130, SETTINGS.n_features)
     assert list(segments.start_s) == [0.0, 3.0, 6.0]
     assert not segments.silent.any()
 

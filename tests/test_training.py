@@ -78,7 +78,7 @@ def test_training_writes_everything_the_server_needs(trained, dataset):
 def test_tflite_and_keras_outputs_agree(trained, dataset):
     models = trained / "models"
     card = ModelCard.load(models)
-    batch = np.random.default_rng(0).normal(0, 50, (7, 130, card.features["n_mfcc"])).astype(np.float32)
+    batch = np.random.default_rng(0).normal(0, 50, (7, 130, card.features["n_features"])).astype(np.float32)
     np.testing.assert_allclose(load_predictor(models, card, "tflite").predict(batch),
                                load_predictor(models, card, "keras").predict(batch), atol=1e-4)
 
@@ -97,4 +97,4 @@ def test_second_run_reads_features_from_the_cache(trained, dataset, monkeypatch)
     monkeypatch.setattr(feature_cache, "decode", no_decoding)
     paths = [f.path for f in scan(dataset)]
     segments = feature_cache.load_segments(paths, FeatureSettings(), trained / "cache", workers=1)
-    assert len(segments) == len(paths) and all(s.shape[1:] == (130, FeatureSettings().n_mfcc) for s in segments)
+    assert len(segments) == len(paths) and all(s.shape[1:] == (130, FeatureSettings().n_features) for s in segments)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ARCHITECTURES = ("cnn", "conv1d", "stats")
+ARCHITECTURES = ("cnn", "cnn_small", "conv1d", "stats")
 
 
 def _normalizer(train_x: np.ndarray, name: str = "standardize_features"):
@@ -21,8 +21,14 @@ def _normalizer(train_x: np.ndarray, name: str = "standardize_features"):
 
 
 def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray,
-                  dropout: float = 0.3, l2: float = 1e-4, name: str = "genre_cnn"):
-    """One uncompiled network (softmax output) of the named architecture."""
+                  dropout: float = 0.3, l2: float = 1e-4, hidden: int = 64, drop_c0: bool = False,
+                  stats_max: bool = False, name: str = "genre_cnn"):
+    """One uncompiled network (softmax output) of the named architecture.
+
+    ``drop_c0``: ignore feature row 0 (MFCC 0, the overall level in dB). A gain change moves only
+    that row, so without it the model is exactly gain-invariant (the deltas of MFCC 0, i.e. the
+    loudness dynamics, stay).
+    """
     import keras
     from keras import layers, regularizers
 
@@ -30,6 +36,9 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
     inputs = keras.Input(shape=input_shape, name="mfcc")
     x = _normalizer(train_x)(inputs)
     frames, n_features = input_shape[0], input_shape[1]
+    if drop_c0:
+        x = layers.Cropping2D(((0, 0), (1, 0)), name="drop_mfcc0")(x)
+        n_features -= 1
     if arch == "cnn":
         # Batch norm momentum 0.9 (not 0.99): with ~60 steps an epoch the slower moving averages are
         # still far from the batch statistics when early stopping picks its epoch.
@@ -43,6 +52,21 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
             x = layers.Dense(units, activation="relu")(x)
             x = layers.BatchNormalization(momentum=0.9)(x)
             x = layers.Dropout(dropout)(x)
+    elif arch == "cnn_small":
+        # the 2-D CNN with fewer filters and, instead of Flatten, a mean over time: the position along
+        # the feature axis (which coefficient) is kept, the position in time is not
+        for filters in (24, 48, 96):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.Activation("relu")(x)
+            x = layers.MaxPooling2D(2, padding="same")(x)
+            x = layers.Dropout(0.2)(x)
+        x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
+        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+        x = layers.Dropout(dropout)(x)
+        if hidden:
+            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Dropout(dropout)(x)
     elif arch == "conv1d":
         x = layers.Reshape((frames, n_features))(x)
         for filters in (64, 64, 96):
@@ -53,15 +77,20 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
             x = layers.SpatialDropout1D(0.1)(x)
         x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
         x = layers.Dropout(dropout)(x)
-        x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
-        x = layers.Dropout(dropout)(x)
+        if hidden:
+            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Dropout(dropout)(x)
     elif arch == "stats":
         x = layers.Reshape((frames, n_features))(x)
         squared = layers.Multiply()([x, x])
-        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalAveragePooling1D()(squared)])
+        pooled = [layers.GlobalAveragePooling1D()(x), layers.GlobalAveragePooling1D()(squared)]
+        if stats_max:  # and the maximum over the segment
+            pooled.append(layers.GlobalMaxPooling1D()(x))
+        x = layers.Concatenate()(pooled)
         x = layers.Dropout(dropout)(x)
-        x = layers.Dense(64, activation="relu", kernel_regularizer=reg)(x)
-        x = layers.Dropout(dropout)(x)
+        if hidden:  # 0: a linear (multinomial logistic) classifier on the statistics
+            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
+            x = layers.Dropout(dropout)(x)
     else:
         raise ValueError(f"unknown architecture {arch!r}; choose from {ARCHITECTURES}")
     outputs = layers.Dense(n_genres, activation="softmax", name="genre", kernel_regularizer=reg)(x)

@@ -160,15 +160,15 @@ def make_track_callback(valid_x: np.ndarray, valid_y: np.ndarray, valid_tracks: 
     return TrackScore()
 
 
-def fit_member(seed: int, items, labels, genres, settings, args, valid, norm_x):
+def fit_member(arch: str, seed: int, items, labels, genres, settings, args, valid, norm_x):
     """Train one network; returns it (best weights on valid, or the last epoch without valid) and its history."""
     import keras
 
     from training.model import build_network, compile_network
 
     keras.utils.set_random_seed(seed)
-    model = build_network(args.arch, norm_x.shape[1:], len(genres), norm_x, dropout=args.dropout, l2=args.l2,
-                          name=f"member_{seed}")
+    model = build_network(arch, norm_x.shape[1:], len(genres), norm_x, dropout=args.dropout, l2=args.l2,
+                          hidden=args.hidden, drop_c0=args.drop_c0, stats_max=args.stats_max, name=f"{arch}_{seed}")
     compile_network(model, args.learning_rate, args.label_smoothing)
     sampler = make_sampler(items, labels, len(genres), settings, args, seed)
     callbacks = []
@@ -217,11 +217,13 @@ def train(args: argparse.Namespace) -> dict:
     started = time.time()
     members, histories, best_epochs = [], [], []
     for k in range(args.ensemble):
-        model, history, best_epoch = fit_member(args.seed + k, fit_items, fit_labels, genres, settings, args, valid, norm_x)
-        members.append(model)
-        histories.append(history)
-        best_epochs.append(best_epoch)
-        log.info("member %d: best epoch %s of %d", k + 1, best_epoch, len(history["loss"]))
+        for arch in args.arch.split("+"):  # e.g. "cnn_small+stats": every seed trains one of each
+            model, history, best_epoch = fit_member(arch, args.seed + k, fit_items, fit_labels, genres, settings, args,
+                                                    valid, norm_x)
+            members.append(model)
+            histories.append(history)
+            best_epochs.append(best_epoch)
+            log.info("member %d (%s): best epoch %s of %d", len(members), arch, best_epoch, len(history["loss"]))
     seconds = time.time() - started
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +241,7 @@ def train(args: argparse.Namespace) -> dict:
 
     options = {name: getattr(args, name) for name in (
         "arch", "ensemble", "fit_on", "random_crops", "pseudo_excerpts", "pseudo_per_epoch", "gain_db", "mixup",
-        "label_smoothing", "dropout", "l2", "monitor", "patience", "batch_size", "learning_rate")}
+        "label_smoothing", "dropout", "l2", "hidden", "drop_c0", "stats_max", "monitor", "patience", "batch_size", "learning_rate")}
     card = {
         "name": "genre_cnn",
         "version": args.version,
@@ -278,6 +280,15 @@ def train(args: argparse.Namespace) -> dict:
     return card
 
 
+def _architectures(value: str) -> str:
+    from training.model import ARCHITECTURES
+
+    unknown = [a for a in value.split("+") if a not in ARCHITECTURES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown architecture(s) {unknown}; choose from {ARCHITECTURES}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the genre model (defaults: the settings chosen on valid).")
     parser.add_argument("--data-dir", type=Path, required=True, help="<data-dir>/<genre>/<clip>.<ext>")
@@ -287,27 +298,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics",
                         help="where the report-card pictures go")
     parser.add_argument("--mapping", type=Path, default=ROOT / "genre_mapping.txt")
-    parser.add_argument("--epochs", type=int, default=50, help="at most (early stopping on valid), or exactly without valid")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="at most this many with early stopping on valid (default 50); exactly this many with --fit-on train+valid (default 12)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     # features (written into the model card; the server computes the same)
-    parser.add_argument("--n-mfcc", type=int, default=13)
-    parser.add_argument("--deltas", type=int, default=0, choices=(0, 1, 2))
-    parser.add_argument("--contrast-bands", type=int, default=0, help="spectral contrast bands (0: none)")
+    parser.add_argument("--n-mfcc", type=int, default=FeatureSettings.n_mfcc)
+    parser.add_argument("--deltas", type=int, default=FeatureSettings.deltas, choices=(0, 1, 2))
+    parser.add_argument("--contrast-bands", type=int, default=FeatureSettings.contrast_bands, help="spectral contrast bands (0: none)")
     # model and regularisation
-    parser.add_argument("--arch", default="cnn", choices=("cnn", "conv1d", "stats"))
+    parser.add_argument("--arch", default="stats", type=_architectures,
+                        help="one of cnn, cnn_small, conv1d, stats, or several joined by '+' (averaged into one model)")
     parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--l2", type=float, default=0.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--stats-max", action=argparse.BooleanOptionalAction, default=False,
+                        help="stats model: the maximum of each feature over the segment as well")
+    parser.add_argument("--drop-c0", action=argparse.BooleanOptionalAction, default=False,
+                        help="the model ignores MFCC 0 (level): exactly invariant to a gain change")
+    parser.add_argument("--l2", type=float, default=1e-4)
+    parser.add_argument("--hidden", type=int, default=0, help="dense units before the output (conv1d, stats; 0: none)")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter (0: off)")
-    parser.add_argument("--ensemble", type=int, default=1, help="seeds averaged into one exported model")
+    parser.add_argument("--ensemble", type=int, default=5, help="seeds averaged into one exported model")
     # data use and augmentation
-    parser.add_argument("--random-crops", action=argparse.BooleanOptionalAction, default=False,
+    parser.add_argument("--random-crops", action=argparse.BooleanOptionalAction, default=True,
                         help="random-offset 3-s crops of whole clips, fresh every epoch")
-    parser.add_argument("--pseudo-excerpts", type=int, default=0, help="simulated looped 2-3 s excerpts cached per clip")
-    parser.add_argument("--pseudo-per-epoch", type=int, default=0, help="of those, drawn per clip per epoch")
-    parser.add_argument("--gain-db", type=float, default=0.0, help="random gain change of +-this many dB")
-    parser.add_argument("--fit-on", default="train", choices=("train", "train+valid"),
+    parser.add_argument("--pseudo-excerpts", type=int, default=10, help="simulated looped 2-3 s excerpts cached per clip")
+    parser.add_argument("--pseudo-per-epoch", type=int, default=3, help="of those, drawn per clip per epoch")
+    parser.add_argument("--gain-db", type=float, default=12.0, help="random gain change of +-this many dB")
+    parser.add_argument("--fit-on", default="train+valid", choices=("train", "train+valid"),
                         help="train+valid: fixed --epochs, no early stopping, valid no longer held out")
     parser.add_argument("--monitor", default="val_loss", choices=("val_loss", "val_track_acc"))
     parser.add_argument("--patience", type=int, default=6)
@@ -316,6 +334,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--version", default=date.today().strftime("%Y.%m.%d"))
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 12 if args.fit_on == "train+valid" else 50
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
