@@ -73,16 +73,16 @@ class FeatureSettings:
 
 @dataclass
 class Spectral:
-    """What one STFT of the signal yields: the MFCC matrix and a few summary features."""
+    """What one STFT of the signal yields: the model's feature matrix and a few summary features."""
 
-    mfcc: np.ndarray  # (n_features, frames): n_mfcc MFCCs, then any deltas and spectral contrast
+    features: np.ndarray  # (n_features, frames): n_mfcc MFCCs, then any deltas and spectral contrast
     onset_envelope: np.ndarray  # (frames,)
     centroid_hz: np.ndarray  # (frames,)
 
 
 @dataclass
 class Segments:
-    mfcc: np.ndarray  # (n, frames_per_segment, n_features) float32
+    features: np.ndarray  # (n, frames_per_segment, n_features) float32
     start_s: np.ndarray  # (n,)
     end_s: np.ndarray  # (n,)
     silent: np.ndarray  # (n,) bool
@@ -164,24 +164,24 @@ def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral
     return Spectral(np.concatenate(rows).astype(np.float32), onset, np.concatenate(centroid_parts))
 
 
-def slice_segments(signal: np.ndarray, mfcc: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
-    """Cut the whole-signal MFCC into segments that start every ``segment_seconds``."""
+def slice_segments(signal: np.ndarray, features: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
+    """Cut the whole-signal feature matrix into segments that start every ``segment_seconds``."""
     frames = settings.frames_per_segment
     step = settings.segment_samples
     # A segment whose samples are all in the signal may need up to two frames past the last one
     # (130 frames span 3.02 s): repeat the edge frame rather than lose the segment.
-    mfcc = np.pad(mfcc, ((0, 0), (0, 2)), mode="edge")
+    features = np.pad(features, ((0, 0), (0, 2)), mode="edge")
     starts = list(range(0, len(signal) - step + 1, step))
     blocks, silent = [], []
     threshold = 10 ** (settings.silence_dbfs / 20)
     for start in starts:
         first = round(start / settings.hop_length)
-        blocks.append(mfcc[:, first : first + frames].T)
+        blocks.append(features[:, first : first + frames].T)
         chunk = signal[start : start + step]
         silent.append(float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < threshold)
     start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
     return Segments(
-        mfcc=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, mfcc.shape[0]), np.float32),
+        features=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, features.shape[0]), np.float32),
         start_s=start_s,
         end_s=np.minimum(start_s + settings.segment_seconds, duration_s),
         silent=np.array(silent, dtype=bool),
@@ -192,7 +192,7 @@ def extract_features(samples: np.ndarray, settings: FeatureSettings) -> tuple[np
     """Signal (looped if short), its spectral features and its MFCC segments."""
     signal = fit_to_segment(samples, settings)
     spectral = spectral_features(signal, settings)
-    segments = slice_segments(signal, spectral.mfcc, settings, len(samples) / settings.sample_rate)
+    segments = slice_segments(signal, spectral.features, settings, len(samples) / settings.sample_rate)
     return signal, spectral, segments
 
 
@@ -263,7 +263,7 @@ class GenreClassifier:
             raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")
         summary = summary_features(signal, spectral, settings)
         featured = time.perf_counter()
-        probabilities = self.predictor.predict(segments.mfcc[audible])
+        probabilities = self.predictor.predict(segments.features[audible])
         inferred = time.perf_counter()
 
         track = probabilities.mean(axis=0)

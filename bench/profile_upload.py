@@ -166,7 +166,7 @@ def feature_steps(samples: np.ndarray, classifier, repeat: int) -> tuple[dict[st
     row["  onset_strength(S=mel_db)"], _ = timed(lambda: librosa.onset.onset_strength(
         S=mel_db, sr=s.sample_rate, hop_length=s.hop_length), repeat)
     row["  slice_segments (+ silence RMS per segment)"], segments = timed(
-        lambda: slice_segments(signal, spectral.mfcc, s, len(samples) / s.sample_rate), repeat)
+        lambda: slice_segments(signal, spectral.features, s, len(samples) / s.sample_rate), repeat)
     row["  summary_features (tempo, rms, zcr)"], _ = timed(lambda: summary_features(signal, spectral, s), repeat)
     row["    tempo on the whole onset envelope"], _ = timed(lambda: librosa.feature.tempo(
         onset_envelope=spectral.onset_envelope, sr=s.sample_rate, hop_length=s.hop_length), repeat)
@@ -190,7 +190,7 @@ def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> di
         signals[kind] = samples
         features, segments = feature_steps(samples, classifier, r)
         row |= features
-        batch = segments.mfcc[~segments.silent]
+        batch = segments.features[~segments.silent]
         row["INFERENCE: predictor.predict (all segments, 1 batch)"], _ = timed(
             lambda: classifier.predictor.predict(batch), r)  # noqa: B023 -- called at once
         row["  segments in the batch"] = float(len(batch))

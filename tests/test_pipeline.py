@@ -18,7 +18,7 @@ SETTINGS = FeatureSettings()
 
 def test_segments_have_the_models_shape_and_start_every_three_seconds():
     segments = mfcc_segments(chord(10), SETTINGS)
-    assert segments.mfcc.shape == (3, 130, SETTINGS.n_features)
+    assert segments.features.shape == (3, 130, SETTINGS.n_features)
     assert list(segments.start_s) == [0.0, 3.0, 6.0]
     assert not segments.silent.any()
 
@@ -28,7 +28,7 @@ def test_a_short_clip_is_looped_to_one_segment_and_a_tiny_one_refused():
     looped = fit_to_segment(clip, SETTINGS)
     assert len(looped) == SETTINGS.segment_samples
     assert np.array_equal(looped[: len(clip)], clip) and np.array_equal(looped[len(clip):], clip[: len(looped) - len(clip)])
-    assert mfcc_segments(clip, SETTINGS).mfcc.shape[0] == 1
+    assert mfcc_segments(clip, SETTINGS).features.shape[0] == 1
     with pytest.raises(AnalysisError) as refused:
         fit_to_segment(chord(1.5), SETTINGS)
     assert refused.value.code == "too_short"
@@ -60,7 +60,7 @@ def test_tflite_and_keras_agree_on_the_committed_model(song_mp3):
     model_dir = ROOT / "models"
     card = ModelCard.load(model_dir)
     audio = decode(str(song_mp3), 22050, 600)
-    batch = mfcc_segments(audio.samples, FeatureSettings.from_dict(card.features)).mfcc
+    batch = mfcc_segments(audio.samples, FeatureSettings.from_dict(card.features)).features
     lite = load_predictor(model_dir, card, backend="tflite")
     keras = load_predictor(model_dir, card, backend="keras")
     assert (lite.backend, keras.backend) == ("tflite", "keras")

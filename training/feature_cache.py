@@ -45,7 +45,7 @@ def _compute(args: tuple[str, FeatureSettings, str]) -> str:
     audio = decode(path, settings.sample_rate, MAX_TRAINING_CLIP_S)
     try:
         segments = mfcc_segments(audio.samples, settings)
-        mfcc, silent = segments.mfcc, segments.silent
+        mfcc, silent = segments.features, segments.silent
     except AnalysisError as exc:  # too short to use: cached as "no segments"
         log.warning("%s: %s", path, exc.message)
         mfcc = np.zeros((0, settings.frames_per_segment, settings.n_features), np.float32)
@@ -107,9 +107,9 @@ def pseudo_excerpts(samples: np.ndarray, settings: FeatureSettings, count: int, 
             continue
         signal = fit_to_segment(piece, settings)
         spectral = spectral_features(signal, settings)
-        segments = slice_segments(signal, spectral.mfcc, settings, length / sr)
-        if len(segments.mfcc):
-            blocks.append(segments.mfcc[0])
+        segments = slice_segments(signal, spectral.features, settings, length / sr)
+        if len(segments.features):
+            blocks.append(segments.features[0])
     return np.stack(blocks).astype(np.float32) if blocks else out
 
 
@@ -119,8 +119,8 @@ def _compute_training(args: tuple[str, FeatureSettings, str, str, int]) -> str:
     empty = np.zeros((0, settings.frames_per_segment, settings.n_features), np.float32)
     try:
         signal, spectral, segments = extract_features(audio.samples, settings)
-        full = spectral.mfcc.T.astype(np.float32)  # (frames, n_features)
-        mfcc, silent = segments.mfcc, segments.silent
+        full = spectral.features.T.astype(np.float32)  # (frames, n_features)
+        mfcc, silent = segments.features, segments.silent
         seed = int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16)
         pseudo = pseudo_excerpts(audio.samples, settings, n_pseudo, np.random.default_rng(seed))
         excerpt = len(audio.samples) < settings.segment_samples

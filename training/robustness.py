@@ -40,7 +40,7 @@ def _variant_segments(args: tuple[str, str, FeatureSettings, str]) -> np.ndarray
         return None
     finally:
         out.unlink(missing_ok=True)
-    return segments.mfcc[~segments.silent]
+    return segments.features[~segments.silent]
 
 
 def robustness(predictor, genres: list[str], files, reference_prob: dict[str, np.ndarray],
