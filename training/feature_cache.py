@@ -57,18 +57,24 @@ def _compute(args: tuple[str, FeatureSettings, str]) -> str:
     return entry
 
 
+def _compute_all(function, jobs: list, total: int, workers: int, what: str) -> None:
+    """Run ``function`` over the cache entries still missing, on ``workers`` processes."""
+    if not jobs:
+        return
+    log.info("computing %s for %d of %d files", what, len(jobs), total)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for done, _ in enumerate(pool.map(function, jobs, chunksize=4), 1):
+            if done % 100 == 0:
+                log.info("  %d/%d", done, len(jobs))
+
+
 def load_segments(
     paths: list[Path], settings: FeatureSettings, cache_dir: Path, workers: int = 2
 ) -> list[np.ndarray]:
     """Audible feature segments, (n, frames, n_features), for each path (computing missing entries)."""
     entries = [_entry(Path(cache_dir), settings, Path(p)) for p in paths]
     missing = [(str(p), settings, str(e)) for p, e in zip(paths, entries) if not e.exists()]
-    if missing:
-        log.info("computing MFCC segments for %d of %d files", len(missing), len(paths))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done, _ in enumerate(pool.map(_compute, missing, chunksize=4), 1):
-                if done % 100 == 0:
-                    log.info("  %d/%d", done, len(missing))
+    _compute_all(_compute, missing, len(paths), workers, "feature segments")
     result = []
     for entry in entries:
         with np.load(entry) as data:
@@ -156,12 +162,7 @@ def load_training_items(
     segment_entries = [_entry(Path(cache_dir), settings, Path(p)) for p in paths]
     missing = [(str(p), settings, str(e), str(s), n_pseudo)
                for p, e, s in zip(paths, entries, segment_entries) if not (e.exists() and s.exists())]
-    if missing:
-        log.info("computing training features for %d of %d files", len(missing), len(paths))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done, _ in enumerate(pool.map(_compute_training, missing, chunksize=4), 1):
-                if done % 100 == 0:
-                    log.info("  %d/%d", done, len(missing))
+    _compute_all(_compute_training, missing, len(paths), workers, "training features")
     items = []
     for entry, segment_entry in zip(entries, segment_entries):
         with np.load(entry) as data, np.load(segment_entry) as segs:

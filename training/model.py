@@ -20,6 +20,18 @@ def _normalizer(train_x: np.ndarray, name: str = "standardize_features"):
     return normalize
 
 
+def _pooled_head(x, dropout: float, hidden: int, reg):
+    """Mean and max over time, dropout, and an optional hidden layer: the CNNs' way to a decision."""
+    from keras import layers
+
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    x = layers.Dropout(dropout)(x)
+    if hidden:
+        x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.Dropout(dropout)(x)
+    return x
+
+
 def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray,
                   dropout: float = 0.3, l2: float = 1e-4, hidden: int = 64, drop_c0: bool = False,
                   stats_max: bool = False, name: str = "genre_cnn"):
@@ -62,11 +74,7 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
             x = layers.MaxPooling2D(2, padding="same")(x)
             x = layers.Dropout(0.2)(x)
         x = layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
-        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
-        x = layers.Dropout(dropout)(x)
-        if hidden:
-            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
-            x = layers.Dropout(dropout)(x)
+        x = _pooled_head(x, dropout, hidden, reg)
     elif arch == "conv1d":
         x = layers.Reshape((frames, n_features))(x)
         for filters in (64, 64, 96):
@@ -75,11 +83,7 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
             x = layers.Activation("relu")(x)
             x = layers.MaxPooling1D(2, padding="same")(x)
             x = layers.SpatialDropout1D(0.1)(x)
-        x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
-        x = layers.Dropout(dropout)(x)
-        if hidden:
-            x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg)(x)
-            x = layers.Dropout(dropout)(x)
+        x = _pooled_head(x, dropout, hidden, reg)
     elif arch == "stats":
         x = layers.Reshape((frames, n_features))(x)
         squared = layers.Multiply()([x, x])

@@ -299,7 +299,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where the report-card pictures go")
     parser.add_argument("--mapping", type=Path, default=ROOT / "genre_mapping.txt")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="at most this many with early stopping on valid (default 50); exactly this many with --fit-on train+valid (default 12)")
+                        help="at most this many with early stopping on valid (default 50); exactly this many with --fit-on train+valid (default 18)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     # features (written into the model card; the server computes the same)
@@ -307,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deltas", type=int, default=FeatureSettings.deltas, choices=(0, 1, 2))
     parser.add_argument("--contrast-bands", type=int, default=FeatureSettings.contrast_bands, help="spectral contrast bands (0: none)")
     # model and regularisation
-    parser.add_argument("--arch", default="stats", type=_architectures,
+    parser.add_argument("--arch", default="cnn_small", type=_architectures,
                         help="one of cnn, cnn_small, conv1d, stats, or several joined by '+' (averaged into one model)")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--stats-max", action=argparse.BooleanOptionalAction, default=False,
@@ -318,7 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=0, help="dense units before the output (conv1d, stats; 0: none)")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(a, a) parameter (0: off)")
-    parser.add_argument("--ensemble", type=int, default=5, help="seeds averaged into one exported model")
+    parser.add_argument("--ensemble", type=int, default=1, help="seeds averaged into one exported model")
     # data use and augmentation
     parser.add_argument("--random-crops", action=argparse.BooleanOptionalAction, default=True,
                         help="random-offset 3-s crops of whole clips, fresh every epoch")
@@ -335,7 +335,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", default=date.today().strftime("%Y.%m.%d"))
     args = parser.parse_args(argv)
     if args.epochs is None:
-        args.epochs = 12 if args.fit_on == "train+valid" else 50
+        # train+valid has no valid side to stop on: the best epoch of the same settings fit on train
+        args.epochs = 18 if args.fit_on == "train+valid" else 50
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
