@@ -47,7 +47,7 @@ def find_split_lists(split_dir: Path) -> dict[str, set[str]]:
     return lists
 
 
-def hash_split(track: str, index_in_genre: int, tracks_in_genre: int) -> str:
+def hash_split(index_in_genre: int, tracks_in_genre: int) -> str:
     """70/15/15 by rank of a stable hash, so every genre with >= 3 tracks has each side."""
     n_test = max(1, round(0.15 * tracks_in_genre)) if tracks_in_genre >= 3 else 0
     n_valid = max(1, round(0.15 * tracks_in_genre)) if tracks_in_genre >= 3 else 0
@@ -78,10 +78,10 @@ def scan(data_dir: Path, split_dir: Path | None = None) -> list[AudioFile]:
         for _, genre, track in found:
             if track not in by_genre[genre]:
                 by_genre[genre].append(track)
-        for genre, tracks in by_genre.items():
+        for tracks in by_genre.values():
             ranked = sorted(tracks, key=lambda t: hashlib.sha1(t.encode()).hexdigest())
             for rank, track in enumerate(ranked):
-                side_of[track] = hash_split(track, rank, len(ranked))
+                side_of[track] = hash_split(rank, len(ranked))
 
     files = [AudioFile(path, genre, track, side_of[track]) for path, genre, track in found if track in side_of]
     left_out = len(found) - len(files)
