@@ -112,11 +112,6 @@ def compile_network(model, learning_rate: float = 1e-3, label_smoothing: float =
     return model
 
 
-def build_cnn(input_shape: tuple[int, int, int], n_genres: int, train_x: np.ndarray, learning_rate: float = 1e-3):
-    """The design card's CNN, compiled (one-hot labels)."""
-    return compile_network(build_network("cnn", input_shape, n_genres, train_x), learning_rate)
-
-
 def average_models(models: list, name: str = "genre_cnn"):
     """One Keras model whose output is the mean of ``models``' softmax outputs (a seed ensemble)."""
     import keras
@@ -127,12 +122,3 @@ def average_models(models: list, name: str = "genre_cnn"):
     inputs = keras.Input(shape=models[0].input_shape[1:], name="mfcc")
     outputs = [m(inputs) for m in models]
     return keras.Model(inputs, layers.Average(name="genre")(outputs), name=name)
-
-
-def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    """Weight each class by n / (k * count): rare genres count as much as common ones."""
-    counts = np.bincount(labels, minlength=n_classes).astype(float)
-    present = counts > 0
-    weights = np.ones(n_classes)
-    weights[present] = len(labels) / (present.sum() * counts[present])
-    return {i: float(w) for i, w in enumerate(weights)}
