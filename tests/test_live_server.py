@@ -101,9 +101,28 @@ def test_oversized_upload_is_refused_before_it_is_read(server):
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"POST /file-upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                      b"Content-Length: 209715200\r\n\r\n" + b"x" * 1024)
-        reply = sock.recv(65536).decode("latin-1")
+        reply = read_response(sock)
     assert reply.startswith("HTTP/1.1 413")
     assert json.loads(reply.split("\r\n\r\n", 1)[1])["error"]["code"] == "too_large"
+
+
+def read_response(sock: socket.socket) -> str:
+    """Read one HTTP response (headers, then Content-Length bytes of body) from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
 
 
 def test_security_headers_on_page_and_api(server):

@@ -37,9 +37,9 @@ def build_network(arch: str, input_shape: tuple[int, int, int], n_genres: int, t
                   stats_max: bool = False, name: str = "genre_cnn"):
     """One uncompiled network (softmax output) of the named architecture.
 
-    ``drop_c0``: ignore feature row 0 (MFCC 0, the overall level in dB). A gain change moves only
-    that row, so without it the model is exactly gain-invariant (the deltas of MFCC 0, i.e. the
-    loudness dynamics, stay).
+    ``drop_c0``: ignore feature row 0 (MFCC 0, the overall level in dB), so the level itself is no
+    genre cue; the deltas of MFCC 0, i.e. the loudness dynamics, stay. (Quiet passages still change
+    in other ways with the gain: see docs/experiments.md.)
     """
     import keras
     from keras import layers, regularizers

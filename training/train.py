@@ -312,8 +312,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--stats-max", action=argparse.BooleanOptionalAction, default=False,
                         help="stats model: the maximum of each feature over the segment as well")
-    parser.add_argument("--drop-c0", action=argparse.BooleanOptionalAction, default=False,
-                        help="the model ignores MFCC 0 (level): exactly invariant to a gain change")
+    parser.add_argument("--drop-c0", action=argparse.BooleanOptionalAction, default=True,
+                        help="the model ignores MFCC 0, the overall level (chosen on valid: docs/experiments.md e20)")
     parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--hidden", type=int, default=0, help="dense units before the output (conv1d, stats; 0: none)")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
