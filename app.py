@@ -187,7 +187,7 @@ def create_app(config: dict | None = None) -> Flask:
             signal = store.signal(analysis_id)
             if signal is None:
                 raise ApiError(404, "not_found", "No such analysis (it may have expired).")
-            png = render(kind, signal, classifier.settings.sample_rate)
+            png = render(kind, signal, classifier.settings.sample_rate, classifier.settings.n_mfcc)
             store.put_picture(analysis_id, kind, png)
         response = Response(png, mimetype="image/png")
         response.headers["Cache-Control"] = "private, max-age=3600"

@@ -74,7 +74,7 @@ def mel_spectrogram_png(signal: np.ndarray, sr: int) -> bytes:
     return _image(db, len(signal) / sr, "mel band", "Mel spectrogram (dB)", (0, 128), "magma")
 
 
-def mfcc_png(signal: np.ndarray, sr: int, n_mfcc: int = 13) -> bytes:
+def mfcc_png(signal: np.ndarray, sr: int, n_mfcc: int = 20) -> bytes:
     import librosa
 
     mfcc = librosa.feature.mfcc(y=signal, sr=sr, n_mfcc=n_mfcc, n_fft=2048, hop_length=_stft_hop(signal))
@@ -89,5 +89,8 @@ RENDERERS = {
 }
 
 
-def render(kind: str, signal: np.ndarray, sr: int) -> bytes:
+def render(kind: str, signal: np.ndarray, sr: int, n_mfcc: int = 20) -> bytes:
+    """The ``kind`` picture; ``n_mfcc`` as many coefficients as the model uses (the MFCC picture)."""
+    if kind == "mfcc":
+        return mfcc_png(signal, sr, n_mfcc)
     return RENDERERS[kind](signal, sr)

@@ -19,10 +19,7 @@ from music_genre_classifier import (
     AnalysisError,
     FeatureSettings,
     extract_features,
-    fit_to_segment,
     mfcc_segments,
-    slice_segments,
-    spectral_features,
 )
 
 log = logging.getLogger(__name__)
@@ -108,13 +105,8 @@ def pseudo_excerpts(samples: np.ndarray, settings: FeatureSettings, count: int, 
     for _ in range(count):
         length = int(rng.uniform(settings.min_clip_seconds, settings.segment_seconds) * sr)
         start = int(rng.integers(0, len(samples) - length))
-        piece = samples[start : start + length]
-        if np.sqrt(np.mean(piece.astype(np.float64) ** 2)) < 10 ** (settings.silence_dbfs / 20):
-            continue
-        signal = fit_to_segment(piece, settings)
-        spectral = spectral_features(signal, settings)
-        segments = slice_segments(signal, spectral.features, settings, length / sr)
-        if len(segments.features):
+        segments = mfcc_segments(samples[start : start + length], settings)
+        if len(segments.features) and not segments.silent[0]:
             blocks.append(segments.features[0])
     return np.stack(blocks).astype(np.float32) if blocks else out
 

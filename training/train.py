@@ -60,7 +60,7 @@ def data_summary(files: list[AudioFile], segments: list[np.ndarray]) -> dict:
 
 
 def export_tflite(model, path: Path) -> None:
-    """Export with a free batch dimension so the server sends all segments in one call."""
+    """Export to LiteRT with a free batch dimension (the server fixes it to its block size)."""
     model.export(str(path), format="litert", verbose=False)
 
 
