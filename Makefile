@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 DATA_DIR ?= ../shared/data/gtzan
+SELECTION_DIR := .cache/mfcc_train_only
 
-.PHONY: run test train evaluate vendor system-deps clean
+.PHONY: run test train musicnn evaluate vendor system-deps clean
 
 run: $(VENV)/.serve vendor
 	PORT=$(PORT) $(BIN)/gunicorn --preload --workers 2 --bind 127.0.0.1:$(PORT) --timeout 120 'app:create_app()'
@@ -13,8 +14,18 @@ run: $(VENV)/.serve vendor
 test: $(VENV)/.dev vendor
 	$(BIN)/python -m pytest
 
+# The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
+# the musicnn conversion, then the head on musicnn's embeddings (chooses the served default).
 train: $(VENV)/.dev
+	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --fit-on train --out-dir $(SELECTION_DIR) \
+		--metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt --no-robustness
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR)
+	$(BIN)/python -m training.convert_musicnn
+	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --mfcc-valid-dir $(SELECTION_DIR)
+
+# Download musicnn 0.1.0, port its MSD checkpoint, check it against the original, export LiteRT.
+musicnn: $(VENV)/.dev
+	$(BIN)/python -m training.convert_musicnn
 
 evaluate: $(VENV)/.dev
 	$(BIN)/python -m training.evaluate --data-dir $(DATA_DIR)

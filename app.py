@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from analysis_store import AnalysisStore
 from audio import DecodeError
-from music_genre_classifier import DEFAULT_MODEL_DIR, AnalysisError, GenreClassifier
+from music_genre_classifier import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
 from visualizations import KINDS, render
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ def config_from_env() -> dict:
         "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
         "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
         "DECODE_TIMEOUT_S": float(env.get("DECODE_TIMEOUT_S", 60)),
+        "MUSICNN_WINDOWS": int(env.get("MUSICNN_WINDOWS", DEFAULT_MUSICNN_WINDOWS)),
+        "DEFAULT_MODEL": env.get("DEFAULT_MODEL") or None,
+        "MUSICNN_THREADS": int(env.get("MUSICNN_THREADS", 2)),
     }
 
 
@@ -86,13 +89,46 @@ def display_name(raw: str | None) -> str:
     return name.strip()[:200] or "upload"
 
 
+MODEL_DESCRIPTIONS = {
+    "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",
+    "musicnn": "A small head on the embeddings of musicnn (MSD), a network pretrained on ~200k songs.",
+    "ensemble": "The average of the two, segment by segment.",
+}
+
+
+def models_overview(classifier: GenreClassifier) -> dict:
+    """``GET /api/model``: the served default (name, genres, metrics at the top, as the page reads
+    them), every selectable model with its figures, and the raw cards behind them."""
+    cards = {"genre_cnn": classifier.card.raw}
+    figures = {"mfcc_cnn": dict(classifier.card.raw.get("metrics", {}))}
+    if classifier.musicnn:
+        head_card = classifier.musicnn.card
+        cards["musicnn_head"] = head_card
+        for name, metrics in head_card.get("metrics", {}).items():
+            figures[name] = figures.get(name, {}) | metrics
+    models = [{"name": name, "default": name == classifier.default_model, "description": MODEL_DESCRIPTIONS[name],
+               "metrics": figures.get(name, {})} for name in classifier.models]
+    return {
+        "name": classifier.default_model,
+        "version": classifier.card.version,
+        "genres": classifier.genres,
+        "metrics": figures.get(classifier.default_model, {}),
+        "models": models,
+        "musicnn": {"segments_heard": classifier.musicnn_windows, "tags": list(classifier.musicnn.tags),
+                    "licence": "models/musicnn_msd.LICENSE (ISC, Music Technology Group, UPF)"}
+        if classifier.musicnn else None,
+        "cards": cards,
+    }
+
+
 def create_app(config: dict | None = None) -> Flask:
     settings = config_from_env() | (config or {})
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
     app.json.sort_keys = False
 
-    classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"])
+    classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
+                                 settings["MUSICNN_WINDOWS"], settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
     classifier.warm_up()
     store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
     genres_file = ROOT / "genres.json"
@@ -135,11 +171,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify({"status": "ok", "model": classifier.card.name, "version": classifier.card.version})
+        return jsonify({"status": "ok", "model": classifier.default_model, "models": list(classifier.models),
+                        "version": classifier.card.version})
 
     @app.get("/api/model")
     def model_card():
-        return jsonify(classifier.card.raw)
+        return jsonify(models_overview(classifier))
 
     @app.get("/api/genres")
     def genres():
@@ -149,6 +186,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.post("/file-upload")
     def file_upload():
+        model = request.args.get("model") or request.form.get("model") or None
+        if model is not None and model not in classifier.models:
+            raise ApiError(400, "unknown_model", f"No model '{model[:40]}'; choose from {', '.join(classifier.models)}.")
         upload = request.files.get("file")
         if upload is None:
             raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
@@ -159,7 +199,7 @@ def create_app(config: dict | None = None) -> Flask:
                 upload.save(out)
             if os.path.getsize(path) == 0:
                 raise ApiError(400, "empty_file", "The file is empty.")
-            analysis, signal = classifier.analyze_file(path)
+            analysis, signal = classifier.analyze_file(path, model)
         except DecodeError as exc:
             raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
         except AnalysisError as exc:

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 KERAS_FILE = "genre_cnn.keras"
 TFLITE_FILE = "genre_cnn.tflite"
 CARD_FILE = "model_card.json"
+MUSICNN_FILE = "musicnn_msd.tflite"
+HEAD_KERAS_FILE = "musicnn_head.keras"
+HEAD_TFLITE_FILE = "musicnn_head.tflite"
+MUSICNN_CARD_FILE = "musicnn_card.json"
 
 
 @dataclass
@@ -42,7 +46,10 @@ class Predictor:
     backend = "none"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities, shape (len(batch), n_genres), for MFCC segments (n, frames, n_mfcc)."""
+        """Softmax probabilities, shape (len(batch), n_genres), for a batch of model inputs.
+
+        The MFCC CNN takes segments (n, frames, n_features); a musicnn head takes embeddings (n, width).
+        """
         raise NotImplementedError
 
 
@@ -73,7 +80,7 @@ class TFLitePredictor(Predictor):
         with self._lock:
             for first in range(0, len(batch), self.BATCH):
                 part = batch[first : first + self.BATCH]
-                self._block[: len(part), ..., 0] = part
+                self._block[: len(part)] = part.reshape(len(part), *self._block.shape[1:])
                 self._block[len(part) :] = 0.0
                 self._interpreter.set_tensor(self._input["index"], self._block)
                 self._interpreter.invoke()
@@ -90,7 +97,8 @@ class KerasPredictor(Predictor):
         self._model = keras.models.load_model(path, compile=False)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._model(batch[..., np.newaxis].astype(np.float32), training=False))
+        batch = batch.reshape(len(batch), *self._model.input_shape[1:]).astype(np.float32)
+        return np.asarray(self._model(batch, training=False))
 
 
 def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None) -> Predictor:
@@ -104,3 +112,62 @@ def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None)
                 raise
             log.warning("ai-edge-litert is not installed; falling back to Keras")
     return KerasPredictor(model_dir / KERAS_FILE)
+
+
+class MusicnnNetwork:
+    """The converted MSD_musicnn (``musicnn_msd.tflite``): log-mel patches -> tags and embeddings.
+
+    One patch per ``invoke``: the network's cost is per patch (about 43 ms on one core here, 24 ms
+    on two), so a fixed batch larger than one would only add padded patches to compute.
+    """
+
+    OUTPUT_WIDTHS = {"tags": 50, "penultimate": 200, "pooled": 1506}
+
+    def __init__(self, path: Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]
+        self._interpreter.resize_tensor_input(self._input["index"], [1, *self._input["shape"][1:]])
+        self._interpreter.allocate_tensors()
+        # LiteRT names outputs by graph position only; the three widths tell them apart
+        by_width = {int(d["shape"][-1]): d["index"] for d in self._interpreter.get_output_details()}
+        self._outputs = {name: by_width[width] for name, width in self.OUTPUT_WIDTHS.items()}
+        self.widths = dict(self.OUTPUT_WIDTHS)
+        self._lock = threading.Lock()
+
+    def run(self, patches: np.ndarray) -> dict[str, np.ndarray]:
+        """``tags``, ``penultimate`` and ``pooled`` for (n, 187, 96) patches."""
+        out = {name: np.zeros((len(patches), width), np.float32) for name, width in self.widths.items()}
+        with self._lock:
+            for i, patch in enumerate(patches):
+                self._interpreter.set_tensor(self._input["index"], patch[np.newaxis].astype(np.float32))
+                self._interpreter.invoke()
+                for name, index in self._outputs.items():
+                    out[name][i] = self._interpreter.get_tensor(index)[0]
+        return out
+
+
+@dataclass
+class MusicnnModels:
+    """The pretrained musicnn and the genre head on its embeddings, with the head's card."""
+
+    network: MusicnnNetwork
+    head: Predictor
+    card: dict
+    tags: tuple[str, ...]
+
+    @classmethod
+    def load(cls, model_dir: Path, genres: list[str], threads: int = 1) -> "MusicnnModels | None":
+        """None when the musicnn files are not installed (the MFCC CNN then serves alone)."""
+        files = [model_dir / name for name in (MUSICNN_FILE, HEAD_TFLITE_FILE, MUSICNN_CARD_FILE)]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            log.warning("musicnn is off: %s missing in %s", ", ".join(missing), model_dir)
+            return None
+        card = json.loads((model_dir / MUSICNN_CARD_FILE).read_text())
+        if list(card["genres"]) != list(genres):
+            raise ValueError(f"{MUSICNN_CARD_FILE}: genres {card['genres']} differ from the MFCC CNN's {genres}")
+        from musicnn_features import MSD_TAGS
+
+        return cls(MusicnnNetwork(files[0], threads), TFLitePredictor(files[1]), card, MSD_TAGS)

@@ -1,4 +1,10 @@
-"""The pipeline: decode -> 3-second MFCC segments -> CNN -> Analysis. Also a batch CLI.
+"""The pipeline: decode -> 3-second segments -> MFCC CNN and/or musicnn -> Analysis. Also a batch CLI.
+
+Three models can answer: ``mfcc_cnn`` (the design card's CNN on MFCC segments), ``musicnn`` (a
+genre head on the pretrained musicnn's embeddings) and ``ensemble`` (their average, segment by
+segment). musicnn also gives the 50 style tags. It costs ~45 ms per 3-s patch on one core, so it
+hears at most ``musicnn_windows`` audible segments, spread evenly over the track; every segment
+takes the musicnn answer of the nearest one it heard.
 
 The feature functions here are the only ones: training (``training/``) imports them, so the
 model is always fed exactly what it was trained on. Their settings travel with the model in
@@ -17,14 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
+import musicnn_features
 from audio import DecodeError, decode
-from genre_model import ModelCard, load_predictor
+from genre_model import ModelCard, MusicnnModels, load_predictor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
 TEMPO_WINDOW_S = 60.0
+DEFAULT_MUSICNN_WINDOWS = 10  # 30 s of audio: a whole GTZAN clip, ~0.45 s of one core
+MODEL_NAMES = ("mfcc_cnn", "musicnn", "ensemble")
 
 
 class AnalysisError(Exception):
@@ -210,6 +219,7 @@ class Analysis:
     confidence: float
     genres: list[dict]
     segments: list[dict]
+    tags: list[dict]  # the 50 MSD style tags, strongest first (empty when musicnn is off)
     features: dict
     model: dict
     timing_ms: dict = field(default_factory=dict)
@@ -219,41 +229,64 @@ class Analysis:
 
 
 class GenreClassifier:
-    """Loads the model once; ``analyze_file`` runs the whole pipeline for one file."""
+    """Loads the models once; ``analyze_file`` runs the whole pipeline for one file."""
 
     def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS,
-                 decode_timeout_s: float = 60.0):
-        self.card = ModelCard.load(Path(model_dir))
+                 decode_timeout_s: float = 60.0, musicnn_windows: int = DEFAULT_MUSICNN_WINDOWS,
+                 default_model: str | None = None, musicnn_threads: int = 1):
+        model_dir = Path(model_dir)
+        self.card = ModelCard.load(model_dir)
         self.settings = FeatureSettings.from_dict(self.card.features)
-        self.predictor = load_predictor(Path(model_dir), self.card)
+        self.predictor = load_predictor(model_dir, self.card)
+        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads) if musicnn_windows > 0 else None
+        self.musicnn_windows = int(musicnn_windows) if self.musicnn else 0
         self.max_seconds = float(max_seconds)
         self.decode_timeout_s = float(decode_timeout_s)
+        self.models = MODEL_NAMES if self.musicnn else ("mfcc_cnn",)
+        default_model = default_model or (self.musicnn.card.get("default_model") if self.musicnn else "mfcc_cnn")
+        if default_model not in self.models:
+            raise ValueError(f"default model {default_model!r} is not one of {self.models}")
+        self.default_model = default_model
 
     @property
     def genres(self) -> list[str]:
         return self.card.genres
 
     def warm_up(self) -> None:
-        """Compile librosa's numba code and the model's kernels now, not in the first request."""
+        """Compile librosa's numba code and the models' kernels now, not in the first request."""
         rng = np.random.default_rng(0)
         noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
-        self.analyze_signal(noise, len(noise) / self.settings.sample_rate)
+        for model in self.models:
+            self.analyze_signal(noise, len(noise) / self.settings.sample_rate, model)
 
     def decode(self, path: str) -> tuple[np.ndarray, float]:
         audio = decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
         return audio.samples, audio.source_duration_s
 
-    def analyze_file(self, path: str) -> tuple[Analysis, np.ndarray]:
+    def analyze_file(self, path: str, model: str | None = None) -> tuple[Analysis, np.ndarray]:
         """Analyse one file; returns the result and the decoded signal (for the pictures)."""
         started = time.perf_counter()
         samples, source_s = self.decode(path)
         decoded = time.perf_counter()
-        analysis = self.analyze_signal(samples, source_s)
+        analysis = self.analyze_signal(samples, source_s, model)
         analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
         analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
         return analysis, samples
 
-    def analyze_signal(self, samples: np.ndarray, source_duration_s: float) -> Analysis:
+    def _musicnn(self, signal: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Genre probabilities per audible segment (from the nearest heard one), and the track's tags."""
+        heard = musicnn_features.spread(len(starts_s), self.musicnn_windows)
+        patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s[heard],
+                                           self.musicnn.card.get("input_level_dbfs"))
+        outputs = self.musicnn.network.run(patches)
+        probabilities = self.musicnn.head.predict(outputs[self.musicnn.card["embedding"]])
+        nearest = np.abs(heard[np.newaxis, :] - np.arange(len(starts_s))[:, np.newaxis]).argmin(axis=1)
+        return probabilities[nearest], outputs["tags"].mean(axis=0), heard
+
+    def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
+        model = model or self.default_model
+        if model not in self.models:
+            raise ValueError(f"unknown model {model!r}; choose from {self.models}")
         settings = self.settings
         started = time.perf_counter()
         duration_s = len(samples) / settings.sample_rate
@@ -262,9 +295,23 @@ class GenreClassifier:
         if not audible.any():
             raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")
         summary = summary_features(signal, spectral, settings)
-        featured = time.perf_counter()
-        probabilities = self.predictor.predict(segments.features[audible])
-        inferred = time.perf_counter()
+        timing = {"features": _ms(time.perf_counter() - started)}
+        models_started = time.perf_counter()
+        tags, heard = [], []
+        if model != "musicnn":
+            probabilities = self.predictor.predict(segments.features[audible])
+        if self.musicnn:
+            clock = time.perf_counter()
+            musicnn_probabilities, tag_probabilities, heard = self._musicnn(signal, segments.start_s[audible])
+            timing["musicnn"] = _ms(time.perf_counter() - clock)
+            tags = [{"tag": self.musicnn.tags[i], "probability": round(float(tag_probabilities[i]), 4)}
+                    for i in np.argsort(-tag_probabilities)]
+            if model == "musicnn":
+                probabilities = musicnn_probabilities
+            elif model == "ensemble":
+                weight = float(self.musicnn.card.get("ensemble_weight", 0.5))
+                probabilities = weight * musicnn_probabilities + (1 - weight) * probabilities
+        timing["inference"] = _ms(time.perf_counter() - models_started)  # all models, musicnn included
 
         track = probabilities.mean(axis=0)
         track = track / track.sum()
@@ -287,9 +334,11 @@ class GenreClassifier:
             confidence=genres[0]["probability"],
             genres=genres,
             segments=timeline,
+            tags=tags,
             features=summary,
-            model={"name": self.card.name, "version": self.card.version, "backend": self.predictor.backend},
-            timing_ms={"features": _ms(featured - started), "inference": _ms(inferred - featured)},
+            model={"name": model, "version": self.card.version, "backend": self.predictor.backend,
+                   "musicnn_segments": len(heard)},
+            timing_ms=timing,
         )
 
 
@@ -324,14 +373,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR))
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_ANALYSIS_SECONDS)
+    parser.add_argument("--model", choices=MODEL_NAMES, help="default: the one chosen on VALID (models/musicnn_card.json)")
+    parser.add_argument("--musicnn-windows", type=int, default=DEFAULT_MUSICNN_WINDOWS,
+                        help="3-s segments musicnn hears per file (0: musicnn off, no tags)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    classifier = GenreClassifier(args.model_dir, args.max_seconds)
+    classifier = GenreClassifier(args.model_dir, args.max_seconds, musicnn_windows=args.musicnn_windows,
+                                 default_model=args.model)
     failures = 0
     for path in args.files:
         try:
-            analysis, _ = classifier.analyze_file(path)
+            analysis, _ = classifier.analyze_file(path, args.model)
         except (DecodeError, AnalysisError, OSError) as exc:
             failures += 1
             message = getattr(exc, "message", None) or str(exc)
@@ -344,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"file": path, **analysis.to_dict()}))
         else:
             top = ", ".join(f"{g['genre']} {g['probability']:.0%}" for g in analysis.genres[:3])
+            tags = ", ".join(t["tag"] for t in analysis.tags[:5])
             print(f"{path}: {analysis.genre} ({analysis.confidence:.0%}); {top}; "
-                  f"{len(analysis.segments)} segments over {analysis.analyzed_s:.1f} s")
+                  f"{len(analysis.segments)} segments over {analysis.analyzed_s:.1f} s" + (f"; tags: {tags}" if tags else ""))
     return 1 if failures else 0
 
 

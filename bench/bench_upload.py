@@ -56,6 +56,7 @@ FILES = {  # kind -> (label, seconds, extension)
     "mp3_300": ("5-min MP3", 300, "mp3"),
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVICE_ENV = ("DEFAULT_MODEL", "MUSICNN_WINDOWS", "MUSICNN_THREADS", "WEB_CONCURRENCY")
 STARTED = time.perf_counter()
 
 
@@ -405,6 +406,9 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
         uploads.append(upload(server, bodies["mp3_30"], "mp3_30", measure_cpu=True))
         memory["series"].append(sample_memory(server))
     report["uploads"] = uploads
+    answered = [u.result for u in uploads if u.ok]
+    report["model"] = answered[0].get("model", {}).get("name") if answered else None
+    report["musicnn_segments"] = {u.kind: u.result.get("model", {}).get("musicnn_segments") for u in uploads if u.ok}
 
     # ---- pictures, on fresh analyses, in the page's order; then the same again (cached)
     pictures = []
@@ -636,6 +640,10 @@ def markdown(report: dict, args: argparse.Namespace, argv: list[str]) -> str:
         f"- **Server:** `{shlex.join([Path(report['command'][0]).name, *report['command'][1:]])}` "
         f"(the Procfile's `web:` line; {len(report['workers'])} workers)",
         f"- **Code:** {git_state()}",
+        "- **Service settings:** " + ", ".join(f"{name}={os.environ.get(name, '(default)')}" for name in SERVICE_ENV)
+        + f"; the uploads were answered by `{report.get('model', '?')}`, musicnn heard "
+        f"{report.get('musicnn_segments', {}).get('mp3_30', '?')} segments of the 30-s and "
+        f"{report.get('musicnn_segments', {}).get('mp3_300', '?')} of the 5-min file",
         f"- **Machine:** {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram']} RAM, {mach['os']}",
         f"- **Load average** (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in report['loadavg_start'])}, "
         f"at end {' / '.join(f'{v:.2f}' for v in report['loadavg_end'])}"

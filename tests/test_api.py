@@ -15,7 +15,7 @@ KINDS = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")
 
 def check_contract(body: dict, genres: list[str]) -> None:
     assert set(body) >= {"id", "filename", "duration_s", "analyzed_s", "genre", "confidence", "genres",
-                         "segments", "features", "images", "model", "timing_ms"}
+                         "segments", "tags", "features", "images", "model", "timing_ms"}
     assert len(body["id"]) == 16
     listed = [g["genre"] for g in body["genres"]]
     assert sorted(listed) == sorted(genres), "every genre the model knows is listed once"
@@ -85,12 +85,41 @@ def test_pictures_are_drawn_once_then_served_from_the_store(client, app_dir, son
         assert client.get(url).data == first.data
 
 
-def test_model_card_route(client, genres):
+def test_model_card_route_lists_every_selectable_model(client, genres, app):
     card = client.get("/api/model").get_json()
-    assert card["genres"] == genres
-    assert card["features"]["sample_rate"] == 22050
-    test = card["metrics"]["test"]
-    assert 0 <= test["track_accuracy"] <= 1 and test["tracks"] > 0
+    classifier = app.extensions["genre"]["classifier"]
+    assert card["genres"] == genres and card["name"] == classifier.default_model
+    assert [m["name"] for m in card["models"]] == ["mfcc_cnn", "musicnn", "ensemble"]
+    assert [m["name"] for m in card["models"] if m["default"]] == [card["name"]]
+    for model in card["models"]:
+        for split in ("valid", "test"):
+            assert 0 <= model["metrics"][split]["track_accuracy"] <= 1 and model["metrics"][split]["tracks"] > 0
+    assert card["metrics"] == next(m["metrics"] for m in card["models"] if m["default"])
+    assert card["cards"]["genre_cnn"]["features"]["sample_rate"] == 22050
+    assert len(card["musicnn"]["tags"]) == 50
+
+
+@pytest.mark.parametrize("model", ["mfcc_cnn", "musicnn", "ensemble"])
+def test_upload_with_a_chosen_model(client, genres, song_mp3, model):
+    response = upload(client, song_mp3, query=f"?model={model}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    check_contract(body, genres)
+    assert body["model"]["name"] == model
+    assert len(body["tags"]) == 50 and body["model"]["musicnn_segments"] == len(body["segments"])
+
+
+def test_upload_uses_the_default_model_and_returns_style_tags(client, app, song_mp3):
+    body = upload(client, song_mp3).get_json()
+    assert body["model"]["name"] == app.extensions["genre"]["classifier"].default_model
+    tags = [t["tag"] for t in body["tags"]]
+    assert len(set(tags)) == 50 and {"rock", "jazz", "electronic", "Hip-Hop"} <= set(tags)
+
+
+def test_unknown_model_is_400(client, song_mp3):
+    response = upload(client, song_mp3, query="?model=resnet")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "unknown_model"
 
 
 def test_genre_guide_route_serves_genres_json(client, genres):
@@ -103,7 +132,7 @@ def test_genre_guide_route_serves_genres_json(client, genres):
 
 def test_health(client):
     body = client.get("/healthz").get_json()
-    assert body["status"] == "ok" and body["model"] == "genre_cnn"
+    assert body["status"] == "ok" and body["model"] in body["models"]
 
 
 def test_index_page_is_served(client):

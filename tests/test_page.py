@@ -36,7 +36,7 @@ try:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - reported as a skip below
     webdriver = None
 
@@ -185,8 +185,8 @@ def chrome(width: int = 1280, height: int = 1600) -> Iterator[webdriver.Chrome]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def post_file(base: str, path: Path, filename: str | None = None) -> tuple[int, dict]:
-    """POST a file to /file-upload as multipart/form-data; return (status, JSON body)."""
+def post_file(base: str, path: Path, filename: str | None = None, model: str | None = None) -> tuple[int, dict]:
+    """POST a file to /file-upload (?model=... if given) as multipart/form-data; return (status, JSON body)."""
     boundary = uuid.uuid4().hex
     name = filename or path.name
     body = (
@@ -194,7 +194,7 @@ def post_file(base: str, path: Path, filename: str | None = None) -> tuple[int, 
         f"Content-Type: application/octet-stream\r\n\r\n"
     ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(
-        f"{base}/file-upload", data=body, method="POST",
+        f"{base}/file-upload" + (f"?model={model}" if model else ""), data=body, method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"},
     )
     return _open_json(request)
@@ -324,6 +324,23 @@ def assert_bars_match(driver, data: dict) -> None:
         assert bar["width"] == pytest.approx(g["probability"] * 100, abs=0.01)
 
 
+def assert_tags_match(driver, data: dict, shown: int = 8) -> None:
+    """The strongest style tags of the analysis are shown as pills, strongest first."""
+    assert data.get("tags"), "the analysis has no style tags: is musicnn off on the server (models/musicnn_*)?"
+    assert driver.find_element(By.ID, "tags-block").is_displayed()
+    pills = driver.execute_script(
+        "return [...document.querySelectorAll('#style-tags li')].map(li => ({"
+        " tag: li.dataset.tag, probability: parseFloat(li.dataset.probability), text: li.textContent.trim()}));"
+    )
+    expected = sorted(data["tags"], key=lambda t: -t["probability"])[:shown]
+    assert [p["tag"] for p in pills] == [t["tag"] for t in expected]
+    for pill, tag in zip(pills, expected):
+        assert pill["probability"] == pytest.approx(tag["probability"])
+        name, _, percent = pill["text"].rpartition(" ")
+        assert name == tag["tag"] and percent.endswith("%")
+        assert abs(float(percent[:-1]) - tag["probability"] * 100) <= 0.5 + 1e-9
+
+
 # ----------------------------------------------------------------------------- tests
 
 
@@ -337,9 +354,10 @@ def test_upload_shows_full_result(browser, server, song, uploaded, genre_book):
     assert browser.find_element(By.ID, "top-genre").text == genre_book[top]["name"]
     assert f"{data['confidence'] * 100:.1f}%" in browser.find_element(By.ID, "top-confidence").text
     assert_bars_match(browser, data)
+    assert_tags_match(browser, data)
 
     # the same file posted directly gives the same numbers (the page sent the file intact)
-    status, direct = post_file(server, song)
+    status, direct = post_file(server, song, model=data["model"]["name"])
     assert status == 200, direct
     direct_probs = {g["genre"]: g["probability"] for g in direct["genres"]}
     for bar in shown_bars(browser):
@@ -476,6 +494,7 @@ def test_shared_link_restores_the_result(browser, server, uploaded):
     wait_pictures_loaded(browser, "#static-wave-img, .analysis-img")
     cards = browser.find_elements(By.CSS_SELECTOR, "#genre-guide .genre-card")
     assert cards[0].get_attribute("data-genre") == data["genre"]
+    assert_tags_match(browser, data)
     assert browser_errors(browser) == []
 
 
@@ -508,6 +527,74 @@ def test_model_section(browser, server):
     shown = browser.execute_script(
         "return [...document.querySelectorAll('.metric-figure:not([hidden]) img')].map(i => i.naturalWidth);")
     assert all(w > 0 for w in shown), "a report-card picture is shown broken"
+
+
+def test_model_choice_is_sent_with_the_upload(browser, server, song):
+    status, card = get_json(f"{server}/api/model")
+    assert status == 200, card
+    models = card["models"]
+    assert len(models) > 1, "only one model is served: is musicnn off on the server (models/musicnn_*)?"
+    default = next(m["name"] for m in models if m["default"])
+    assert default == card["name"]
+
+    browser.get(f"{server}/")
+    choice = browser.find_element(By.ID, "model-choice")
+    WebDriverWait(browser, 30).until(lambda d: choice.is_displayed())
+    select = Select(browser.find_element(By.ID, "model-select"))
+    values = [o.get_attribute("value") for o in select.options]
+    assert values[0] == default, "the default model is not listed first"
+    assert sorted(values) == sorted(m["name"] for m in models)
+    assert select.first_selected_option.get_attribute("value") == default
+    assert "(default)" in select.first_selected_option.text
+
+    other = next(m for m in models if not m["default"])["name"]
+    select.select_by_value(other)
+    upload_in_page(browser, song)
+    analysis_id = wait_for_result(browser)
+    status, data = get_json(f"{server}/analyses/{analysis_id}")
+    assert status == 200, data
+    assert data["model"]["name"] == other
+    assert_bars_match(browser, data)
+    line = browser.find_element(By.ID, "features-model").text
+    assert line.startswith(f"Classified by {other} ")
+    if data["model"].get("musicnn_segments"):
+        assert f"musicnn heard {data['model']['musicnn_segments']} segment" in line
+
+    # the same file posted directly with that model gives the same numbers
+    status, direct = post_file(server, song, model=other)
+    assert status == 200, direct
+    assert direct["model"]["name"] == other
+    direct_probs = {g["genre"]: g["probability"] for g in direct["genres"]}
+    for bar in shown_bars(browser):
+        assert bar["probability"] == pytest.approx(direct_probs[bar["genre"]], abs=1e-4)
+    assert browser_errors(browser) == []
+
+
+def test_model_comparison_table(browser, server):
+    status, card = get_json(f"{server}/api/model")
+    assert status == 200, card
+    browser.get(f"{server}/")
+    table = browser.find_element(By.ID, "model-compare")
+    WebDriverWait(browser, 30).until(lambda d: table.is_displayed())
+    rows = browser.find_elements(By.CSS_SELECTOR, "#model-compare-rows tr")
+    assert [r.get_attribute("data-model") for r in rows] == [m["name"] for m in card["models"]]
+
+    def cell(metrics: dict, split: str, key: str, fmt) -> str:
+        value = (metrics.get(split) or {}).get(key)
+        return fmt(value) if isinstance(value, (int, float)) else ""
+
+    for row, model in zip(rows, card["models"]):
+        cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+        m = model["metrics"]
+        assert cells == [
+            cell(m, "valid", "track_accuracy", lambda v: f"{v * 100:.1f}%"),
+            cell(m, "valid", "macro_f1", lambda v: f"{v:.2f}"),
+            cell(m, "test", "track_accuracy", lambda v: f"{v * 100:.1f}%"),
+            cell(m, "test", "macro_f1", lambda v: f"{v:.2f}"),
+        ]
+        marked = bool(row.find_elements(By.CSS_SELECTOR, ".default-badge"))
+        assert marked == model["default"]
+    assert browser_errors(browser) == []
 
 
 def test_phone_width_has_no_horizontal_scroll(server, song):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from conftest import chord, clicks, make_app, noise, upload, write_audio
+from conftest import ROOT, chord, clicks, make_app, noise, upload, write_audio
 from genre_model import ModelCard, load_predictor
 from music_genre_classifier import FeatureSettings
 from training import feature_cache
@@ -98,3 +99,31 @@ def test_second_run_reads_features_from_the_cache(trained, dataset, monkeypatch)
     paths = [f.path for f in scan(dataset)]
     segments = feature_cache.load_segments(paths, FeatureSettings(), trained / "cache", workers=1)
     assert len(segments) == len(paths) and all(s.shape[1:] == (130, FeatureSettings().n_features) for s in segments)
+
+
+@pytest.fixture(scope="module")
+def with_head(trained, dataset, tmp_path_factory):
+    """The tiny MFCC CNN plus the committed musicnn and a head trained on the tiny dataset."""
+    from training.musicnn_head import main
+
+    models = tmp_path_factory.mktemp("withhead") / "models"
+    shutil.copytree(trained / "models", models)
+    shutil.copy(ROOT / "models" / "musicnn_msd.tflite", models)
+    main(["--data-dir", str(dataset), "--model-dir", str(models), "--mfcc-valid-dir", str(trained / "models"),
+          "--cache-dir", str(trained / "cache"), "--embedding-cache", str(models.parent / "embeddings"),
+          "--metrics-dir", str(models.parent / "metrics"), "--epochs", "30", "--pseudo-excerpts", "1"])
+    return models
+
+
+def test_musicnn_head_is_trained_scored_and_served(with_head, tmp_path, audio_dir):
+    card = json.loads((with_head / "musicnn_card.json").read_text())
+    assert card["genres"] == sorted(GENRES)
+    for name in ("mfcc_cnn", "musicnn", "ensemble"):
+        assert card["metrics"][name]["valid"]["tracks"] == 3 and card["metrics"][name]["test"]["tracks"] == 3
+    # clicks, noise and chords sound nothing alike: the pretrained ears tell the held-out tracks apart
+    assert card["metrics"]["musicnn"]["test"]["track_accuracy"] >= 2 / 3
+    assert card["default_model"] in ("mfcc_cnn", "musicnn", "ensemble")
+    client = make_app(tmp_path, MODEL_DIR=str(with_head)).test_client()
+    body = upload(client, write_audio(audio_dir / "tiny-head.mp3", noise(7, seed=5)), query="?model=musicnn").get_json()
+    assert body["model"]["name"] == "musicnn" and len(body["tags"]) == 50
+    assert {g["genre"] for g in body["genres"]} == set(GENRES)

@@ -37,14 +37,21 @@ class Predictions:
 
 
 def predict(predictor, genres: list[str], files: list[AudioFile], segments: list[np.ndarray]) -> Predictions:
+    """Run ``predictor`` over each file's segments (MFCC segments or musicnn embeddings alike)."""
+    return collect(genres, files, [
+        np.concatenate([predictor.predict(segs[i : i + 256]) for i in range(0, len(segs), 256)]) if len(segs) else segs
+        for segs in segments])
+
+
+def collect(genres: list[str], files: list[AudioFile], probabilities: list[np.ndarray]) -> Predictions:
+    """Segment and track predictions from each file's per-segment probabilities (files may share a track)."""
     index = {g: i for i, g in enumerate(genres)}
     by_track: dict[str, list[np.ndarray]] = defaultdict(list)
     genre_of: dict[str, str] = {}
     segment_true, segment_prob = [], []
-    for file, segs in zip(files, segments):
-        if len(segs) == 0:
+    for file, probs in zip(files, probabilities):
+        if len(probs) == 0:
             continue
-        probs = np.concatenate([predictor.predict(segs[i : i + 256]) for i in range(0, len(segs), 256)])
         by_track[file.track].append(probs)
         genre_of[file.track] = file.genre
         segment_prob.append(probs)

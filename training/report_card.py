@@ -22,7 +22,7 @@ def _save(fig, path: Path) -> None:
     log.info("wrote %s", path)
 
 
-def confusion_matrix_png(pred, out: Path) -> None:
+def confusion_matrix_png(pred, out: Path, label: str = "") -> None:
     from sklearn.metrics import confusion_matrix
 
     labels = list(range(len(pred.genres)))
@@ -31,11 +31,11 @@ def confusion_matrix_png(pred, out: Path) -> None:
     sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", xticklabels=pred.genres, yticklabels=pred.genres, ax=ax, cbar=False)
     ax.set_xlabel("predicted genre")
     ax.set_ylabel("true genre")
-    ax.set_title(f"Confusion matrix, test split, track level ({len(pred.tracks)} tracks)")
+    ax.set_title(f"{label}Confusion matrix, test split, track level ({len(pred.tracks)} tracks)")
     _save(fig, out)
 
 
-def classification_report_png(metrics: dict, out: Path) -> None:
+def classification_report_png(metrics: dict, out: Path, label: str = "") -> None:
     per_genre = metrics["per_genre"]
     genres = list(per_genre)
     table = np.array([[per_genre[g]["precision"], per_genre[g]["recall"], per_genre[g]["f1"]] for g in genres])
@@ -43,11 +43,11 @@ def classification_report_png(metrics: dict, out: Path) -> None:
     sns.heatmap(table, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, cbar=False, ax=ax,
                 xticklabels=["precision", "recall", "F1"],
                 yticklabels=[f"{g} (n={per_genre[g]['support']})" for g in genres])
-    ax.set_title(f"Test split, track level: accuracy {metrics['track_accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.2f}")
+    ax.set_title(f"{label}Test split, track level: accuracy {metrics['track_accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.2f}")
     _save(fig, out)
 
 
-def roc_curves_png(pred, out: Path) -> None:
+def roc_curves_png(pred, out: Path, label: str = "") -> None:
     from sklearn.metrics import auc, roc_curve
 
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
@@ -61,7 +61,7 @@ def roc_curves_png(pred, out: Path) -> None:
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC one-vs-rest, test split, track level")
+    ax.set_title(f"{label}ROC one-vs-rest, test split, track level")
     ax.legend(loc="lower right", fontsize=8)
     _save(fig, out)
 
@@ -85,11 +85,13 @@ def training_history_png(history: dict, out: Path) -> None:
     _save(fig, out)
 
 
-def draw_report_card(pred, metrics: dict, history: dict | None, out_dir: Path) -> None:
+def draw_report_card(pred, metrics: dict, history: dict | None, out_dir: Path, model: str | None = None) -> None:
+    """The test-split pictures; ``model`` names the model in their titles."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    confusion_matrix_png(pred, out_dir / "confusion_matrix.png")
-    classification_report_png(metrics, out_dir / "classification_report.png")
-    roc_curves_png(pred, out_dir / "roc_curves.png")
+    label = f"{model}: " if model else ""
+    confusion_matrix_png(pred, out_dir / "confusion_matrix.png", label)
+    classification_report_png(metrics, out_dir / "classification_report.png", label)
+    roc_curves_png(pred, out_dir / "roc_curves.png", label)
     if history:
         training_history_png(history, out_dir / "training_history.png")
 

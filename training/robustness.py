@@ -27,12 +27,18 @@ VARIANTS: dict[str, tuple[list[str], str]] = {
 }
 
 
-def _variant_segments(args: tuple[str, str, FeatureSettings, str]) -> np.ndarray | None:
-    path, variant, settings, tmp_dir = args
+def encode_variant(path: str, variant: str, out_dir: str) -> Path:
+    """``path`` re-encoded as ``variant`` into ``out_dir`` (same stem, so the track id is kept)."""
     options, suffix = VARIANTS[variant]
-    out = Path(tmp_dir) / f"{Path(path).stem}.{variant}{suffix}"
+    out = Path(out_dir) / f"{Path(path).stem}.{variant}{suffix}"
     command = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", path, *options, str(out)]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
+    return out
+
+
+def _variant_segments(args: tuple[str, str, FeatureSettings, str]) -> np.ndarray | None:
+    path, variant, settings, tmp_dir = args
+    out = encode_variant(path, variant, tmp_dir)
     try:
         audio = decode(str(out), settings.sample_rate, 600.0)
         segments = mfcc_segments(audio.samples, settings)
@@ -77,3 +83,15 @@ def robustness(predictor, genres: list[str], files, reference_prob: dict[str, np
                      variant, 100 * same / max(scored, 1), scored, correct / max(scored, 1))
     result["same_top_genre_all_variants"] = round(float(np.mean(list(unchanged_all.values()))), 4) if unchanged_all else None
     return result
+
+
+def compare_tops(reference, variant) -> dict:
+    """Share of the reference's tracks whose top genre is unchanged in ``variant`` (both ``Predictions``)."""
+    tops = dict(zip(variant.tracks, variant.track_prob.argmax(axis=1)))
+    truth = dict(zip(variant.tracks, variant.track_true))
+    scored = [t for t in reference.tracks if t in tops]
+    original = dict(zip(reference.tracks, reference.track_prob.argmax(axis=1)))
+    same = sum(int(tops[t] == original[t]) for t in scored)
+    correct = sum(int(tops[t] == truth[t]) for t in scored)
+    return {"same_top_genre": round(same / max(len(scored), 1), 4),
+            "track_accuracy": round(correct / max(len(scored), 1), 4), "tracks": len(scored)}

@@ -92,12 +92,13 @@ export async function getJSON(path, { signal } = {}) {
 
 /**
  * POST the file to /file-upload with real upload progress (XMLHttpRequest, because fetch has no
- * upload progress events). Returns {promise, abort}.
+ * upload progress events). `model` picks the model (?model=NAME); empty = the server's default.
+ * Returns {promise, abort}.
  */
-export function uploadFile(file, { onProgress = () => {}, onUploaded = () => {} } = {}) {
+export function uploadFile(file, { model = '', onProgress = () => {}, onUploaded = () => {} } = {}) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve, reject) => {
-    xhr.open('POST', apiUrl('/file-upload'));
+    xhr.open('POST', apiUrl(model ? `/file-upload?model=${encodeURIComponent(model)}` : '/file-upload'));
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.addEventListener('progress', (e) => {
       if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);

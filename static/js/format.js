@@ -19,6 +19,13 @@ export function h(tag, attrs = {}, ...children) {
 
 export const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 
+const MODEL_LABELS = { ensemble: 'Ensemble', musicnn: 'musicnn head', mfcc_cnn: 'MFCC CNN' };
+
+/** "mfcc_cnn" -> "MFCC CNN"; unknown names are shown as they are. */
+export function modelLabel(name) {
+  return MODEL_LABELS[name] || String(name ?? '');
+}
+
 /** 0.7134 -> "71.3%" */
 export function pct(p, digits = 1) {
   return isNum(p) ? `${(p * 100).toFixed(digits)}%` : '—';

@@ -1,9 +1,10 @@
 // Page controller: upload (drag and drop, picker, checks, progress), shareable links, results.
 import { ApiError, apiUrl, getJSON, uploadFile } from './api.js';
 import { bytes, pct } from './format.js';
-import { initModel } from './model.js';
+import { initModel, renderModelChoice } from './model.js';
 import {
   GenreBook, PictureLoader, loadImage, renderBars, renderFeatures, renderGuide, renderLegend, renderStrip, renderSummary,
+  renderTags,
 } from './results.js';
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,9 @@ const els = {
   form: $('upload-form'),
   dropzone: $('dropzone'),
   input: $('file-input'),
+  modelChoice: $('model-choice'),
+  modelSelect: $('model-select'),
+  modelNote: $('model-select-note'),
   status: $('status'),
   statusText: $('status-text'),
   statusProgress: $('status-progress'),
@@ -47,6 +51,8 @@ const els = {
   stripAxis: $('strip-axis'),
   legend: $('legend'),
   bars: $('genre-bars'),
+  tagsBlock: $('tags-block'),
+  tags: $('style-tags'),
   guide: $('genre-guide'),
   features: $('features'),
   announcer: $('announcer'),
@@ -162,6 +168,7 @@ async function analyseFile(file) {
   const name = file.name;
   showStatus(`Uploading “${name}” (${bytes(file.size)})… 0%`, { progress: 0, cancellable: true });
   const upload = uploadFile(file, {
+    model: els.modelChoice.hidden ? '' : els.modelSelect.value,
     onProgress: (p) => {
       if (gen === generation) showStatus(`Uploading “${name}”… ${Math.round(p * 100)}%`, { progress: p, cancellable: true });
     },
@@ -290,6 +297,7 @@ async function showResult(data, file, gen) {
   els.result.dataset.state = 'loading';
   renderSummary(data, book, els);
   renderBars(data, book, els.bars);
+  renderTags(data, els.tagsBlock, els.tags);
   renderGuide(data, book, els.guide);
   renderLegend(data, book, els.legend);
   renderFeatures(data, els.features, els.featuresModel);
@@ -387,8 +395,11 @@ document.getElementById('picture-tabs').addEventListener('shown.bs.tab', (e) => 
 
 initModel({
   stats: $('model-stats'),
+  statsCaption: $('model-stats-caption'),
+  compare: $('model-compare'),
+  compareRows: $('model-compare-rows'),
   footer: $('footer-model'),
   gallery: $('model-gallery'),
   galleryEmpty: $('model-gallery-empty'),
-});
+}).then((card) => renderModelChoice(card, { wrapper: els.modelChoice, select: els.modelSelect, note: els.modelNote }));
 restoreFromLink();

@@ -1,10 +1,11 @@
-// Rendering one analysis: the headline, the genre bars, the genre guide, the static timeline,
-// the pictures and the features. Everything is built with DOM calls (no innerHTML).
+// Rendering one analysis: the headline, the genre bars, the style tags, the genre guide, the static
+// timeline, the pictures and the features. Everything is built with DOM calls (no innerHTML).
 import { apiUrl } from './api.js';
 import { clock, duration, h, isNum, ms, pct, rgba, textOn } from './format.js';
 
 const FALLBACK_COLORS = ['#4f8ef7', '#f0cc5a', '#e07b39', '#d45ad8', '#a07cff', '#2bb3a3', '#a3adb8', '#ff7aa8', '#3fbf5f', '#e5484d'];
 const GUIDE_COUNT = 3;
+const TAG_COUNT = 8;
 
 /** Colours and display names for genres, from GET /api/genres, with fallbacks for unknown names. */
 export class GenreBook {
@@ -198,12 +199,29 @@ export function renderFeatures(data, dl, modelLine) {
 
   const t = data.timing_ms && typeof data.timing_ms === 'object' ? data.timing_ms : {};
   const parts = ['decode', 'features', 'inference'].filter((k) => isNum(t[k])).map((k) => `${k} ${ms(t[k])}`);
+  if (isNum(t.inference) && isNum(t.musicnn)) parts[parts.length - 1] += ` (musicnn ${ms(t.musicnn)})`;
   items.push(feature('Processing time', ms(t.total), parts.join(' · ')));
   dl.append(...items);
 
   const model = data.model && typeof data.model === 'object' ? data.model : {};
-  const name = [model.name, model.version].filter(Boolean).join(' ');
-  modelLine.textContent = name ? `Classified by the model ${name}.` : '';
+  const bits = [];
+  if (model.name) bits.push(`Classified by ${model.name}${model.version ? ` (version ${model.version})` : ''}`);
+  const heard = model.musicnn_segments;
+  if (isNum(heard) && heard > 0) bits.push(`musicnn heard ${heard} segment${heard === 1 ? '' : 's'}`);
+  modelLine.textContent = bits.length ? `${bits.join(' · ')}.` : '';
+}
+
+/** The strongest MSD style tags as pills; the block is hidden when the analysis has none. */
+export function renderTags(data, block, list, count = TAG_COUNT) {
+  const tags = Array.isArray(data?.tags) ? data.tags.filter((t) => t && typeof t.tag === 'string' && isNum(t.probability)) : [];
+  const top = [...tags].sort((a, b) => b.probability - a.probability).slice(0, count);
+  list.replaceChildren(...top.map((t) => {
+    const pill = h('span', { class: 'badge rounded-pill tag-pill' },
+      `${t.tag} `, h('span', { class: 'tag-pct', text: pct(t.probability, 0) }));
+    pill.style.setProperty('--tag-p', `${Math.max(0, Math.min(100, t.probability * 100))}%`);
+    return h('li', { dataset: { tag: t.tag, probability: String(t.probability) } }, pill);
+  }));
+  block.hidden = top.length === 0;
 }
 
 /**

@@ -1,0 +1,151 @@
+"""The musicnn port against the original network, its input patches, and the models it adds.
+
+``tests/data/musicnn_reference.npz`` holds what the ORIGINAL musicnn 0.1.0 code (TensorFlow-1
+graph, run once by ``training/musicnn_reference.py``) answered for four generated patches.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import musicnn_features
+from conftest import ROOT, chord, clicks, noise
+from genre_model import MusicnnNetwork
+
+REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(REFERENCE) as data:
+        return {name: data[name] for name in data.files}
+
+
+def test_reference_patches_are_varied_and_finite(reference):
+    """Parity on four copies of one answer would prove little: the original told these apart."""
+    assert reference["inputs"].shape == (4, 187, 96) and np.isfinite(reference["inputs"]).all()
+    assert len({int(row.argmax()) for row in reference["tags"]}) >= 3
+
+
+def test_keras_port_of_the_checkpoint_matches_the_original(reference):
+    """Download the pinned sdist (cached), load its checkpoint into our Keras model, compare."""
+    from training.convert_musicnn import load_ported_model, reference_errors
+
+    model = load_ported_model(ROOT / ".cache" / "musicnn")
+    errors = reference_errors(model(reference["inputs"], training=False), reference)
+    assert errors["tags"] < TOLERANCE
+    assert errors["penultimate"] < 1e-3 and errors["pooled"] < 1e-3
+
+
+def test_served_litert_model_matches_the_original(reference):
+    network = MusicnnNetwork(ROOT / "models" / "musicnn_msd.tflite")
+    out = network.run(reference["inputs"])
+    assert np.abs(out["tags"] - reference["tags"]).max() < TOLERANCE
+    assert np.abs(out["penultimate"] - reference["penultimate"]).max() < 1e-3
+    assert out["pooled"].shape == (4, 1506)
+
+
+def test_a_patch_follows_the_musicnn_recipe():
+    """16 kHz (soxr from 22,050 Hz), n_fft 512, hop 256, 96 Slaney mel bands, log10(10000 x + 1)."""
+    import librosa
+
+    signal = chord(9.0, sr=22050) + clicks(9.0, sr=22050)
+    ours = musicnn_features.patch(signal, 22050, 3.0)
+    piece = librosa.resample(signal[3 * 22050 : 6 * 22050], orig_sr=22050, target_sr=16000, res_type="soxr_hq")
+    mel = librosa.feature.melspectrogram(y=piece, sr=16000, n_fft=512, hop_length=256, n_mels=96)
+    assert ours.shape == (187, 96)
+    np.testing.assert_allclose(ours, np.log10(10000 * mel.T[:187] + 1), rtol=1e-5, atol=1e-5)
+
+
+def test_patches_start_at_the_segment_times():
+    signal = np.concatenate([noise(3.0), chord(3.0), clicks(3.0)])
+    out = musicnn_features.patches(signal, 22050, [0.0, 3.0, 6.0])
+    for i, start in enumerate((0.0, 3.0, 6.0)):
+        np.testing.assert_array_equal(out[i], musicnn_features.patch(signal[int(start * 22050):], 22050, 0.0))
+    assert np.abs(out[0] - out[1]).mean() > 0.1 and np.abs(out[1] - out[2]).mean() > 0.1
+
+
+def test_a_loud_signal_stays_finite():
+    """The original's float16 cast turns loud bins into inf; ours must not."""
+    loud = np.clip(3 * chord(4.0, sr=22050), -1, 1)
+    assert np.isfinite(musicnn_features.patch(loud, 22050, 0.0)).all()
+
+
+def test_short_clips_are_looped_to_one_patch():
+    patch = musicnn_features.patch(clicks(2.2, sr=22050), 22050, 0.0)
+    assert np.isfinite(patch).all()
+    assert patch[-40:].max() > 1.0, "the looped clip fills the patch with sound, not padding"
+
+
+def test_level_normalisation_makes_a_quieter_copy_look_the_same():
+    signal = chord(4.0) + clicks(4.0)
+    loud, quiet = (musicnn_features.patch(gain * signal, 22050, 0.0, level_dbfs=-20.0) for gain in (1.0, 0.25))
+    np.testing.assert_allclose(loud, quiet, atol=1e-4)
+    assert np.abs(musicnn_features.patch(signal, 22050, 0.0) - musicnn_features.patch(0.25 * signal, 22050, 0.0)).max() > 0.1
+
+
+def test_spread_picks_the_middles_and_keeps_all_that_fit():
+    assert musicnn_features.spread(7, 10).tolist() == list(range(7))
+    assert musicnn_features.spread(100, 10).tolist() == list(range(5, 100, 10))
+    assert musicnn_features.spread(10, 1).tolist() == [5]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    from music_genre_classifier import GenreClassifier
+
+    return GenreClassifier(ROOT / "models")
+
+
+def test_the_committed_models_are_all_served(classifier):
+    assert classifier.models == ("mfcc_cnn", "musicnn", "ensemble")
+    assert classifier.default_model in classifier.models
+
+
+def test_tags_describe_noise_and_chords_differently(classifier):
+    tags = {}
+    for name, signal in (("noise", noise(9.0)), ("chord", chord(9.0))):
+        analysis = classifier.analyze_signal(signal, 9.0)
+        assert len(analysis.tags) == 50
+        values = [t["probability"] for t in analysis.tags]
+        assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
+        tags[name] = {t["tag"]: t["probability"] for t in analysis.tags}
+    # a sustained chord sounds ambient, steady noise like a dance floor's hiss
+    assert tags["chord"]["ambient"] > 2 * tags["noise"]["ambient"]
+    assert tags["noise"]["dance"] > 2 * tags["chord"]["dance"]
+
+
+def test_the_ensemble_is_the_weighted_average_of_the_two_models(classifier):
+    signal = clicks(12.0) + 0.5 * chord(12.0)
+    by_model = {m: classifier.analyze_signal(signal, 12.0, m) for m in classifier.models}
+    weight = classifier.musicnn.card["ensemble_weight"]
+    probabilities = {m: {g["genre"]: g["probability"] for g in a.genres} for m, a in by_model.items()}
+    for genre in classifier.genres:
+        expected = weight * probabilities["musicnn"][genre] + (1 - weight) * probabilities["mfcc_cnn"][genre]
+        assert probabilities["ensemble"][genre] == pytest.approx(expected, abs=2e-4)
+    assert {a.model["name"] for a in by_model.values()} == set(classifier.models)
+    assert by_model["musicnn"].tags == by_model["mfcc_cnn"].tags
+
+
+def test_musicnn_hears_at_most_its_budget_and_segments_take_the_nearest():
+    from music_genre_classifier import GenreClassifier
+
+    budgeted = GenreClassifier(ROOT / "models", musicnn_windows=3)
+    signal = np.concatenate([noise(15.0), chord(15.0)])  # two halves that sound different
+    analysis = budgeted.analyze_signal(signal, 30.0, "musicnn")
+    assert analysis.model["musicnn_segments"] == 3 and len(analysis.segments) == 10
+    # heard: segments 1, 5 and 8; each answer repeats over the segments nearest to it
+    runs = [s["probability"] for s in analysis.segments]
+    assert len(set(runs)) <= 3
+    assert runs[0] == runs[1] == runs[2] and runs[7] == runs[8] == runs[9]
+
+
+def test_musicnn_can_be_switched_off():
+    from music_genre_classifier import GenreClassifier
+
+    plain = GenreClassifier(ROOT / "models", musicnn_windows=0)
+    analysis = plain.analyze_signal(chord(6.0), 6.0)
+    assert plain.models == ("mfcc_cnn",) and analysis.tags == [] and analysis.model["name"] == "mfcc_cnn"
+    with pytest.raises(ValueError):
+        plain.analyze_signal(chord(6.0), 6.0, "ensemble")
