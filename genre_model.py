@@ -114,6 +114,9 @@ def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None)
     return KerasPredictor(model_dir / KERAS_FILE)
 
 
+_INHERITED_INTERPRETERS: list = []
+
+
 class MusicnnNetwork:
     """The converted MSD_musicnn (``musicnn_msd.tflite``): log-mel patches -> tags and embeddings.
 
@@ -124,22 +127,46 @@ class MusicnnNetwork:
     OUTPUT_WIDTHS = {"tags": 50, "penultimate": 200, "pooled": 1506}
 
     def __init__(self, path: Path, threads: int = 1):
+        self._path, self._threads = path, threads
+        self.widths = dict(self.OUTPUT_WIDTHS)
+        self._lock = threading.Lock()
+        self._pid = None
+        self._interpreter = None
+        self._connect()
+
+    def release(self) -> None:
+        """Free the interpreter (the next ``run`` makes a new one): gunicorn's master calls this before forking."""
+        with self._lock:
+            self._interpreter, self._pid = None, None
+
+    def _connect(self) -> None:
+        """A fresh interpreter for this process.
+
+        XNNPACK's worker threads do not survive a fork: an interpreter made in gunicorn's master
+        and used with two threads in a worker ran ~2x slower than a fresh one, so a forked worker
+        makes its own on first use. The inherited one is kept, never freed: its destructor would
+        wait forever for the master's threads.
+        """
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        if self._interpreter is not None:
+            _INHERITED_INTERPRETERS.append(self._interpreter)
+
+        self._interpreter = Interpreter(model_path=str(self._path), num_threads=self._threads)
         self._input = self._interpreter.get_input_details()[0]
         self._interpreter.resize_tensor_input(self._input["index"], [1, *self._input["shape"][1:]])
         self._interpreter.allocate_tensors()
         # LiteRT names outputs by graph position only; the three widths tell them apart
         by_width = {int(d["shape"][-1]): d["index"] for d in self._interpreter.get_output_details()}
         self._outputs = {name: by_width[width] for name, width in self.OUTPUT_WIDTHS.items()}
-        self.widths = dict(self.OUTPUT_WIDTHS)
-        self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def run(self, patches: np.ndarray) -> dict[str, np.ndarray]:
         """``tags``, ``penultimate`` and ``pooled`` for (n, 187, 96) patches."""
         out = {name: np.zeros((len(patches), width), np.float32) for name, width in self.widths.items()}
         with self._lock:
+            if self._interpreter is None or self._pid != os.getpid():
+                self._connect()
             for i, patch in enumerate(patches):
                 self._interpreter.set_tensor(self._input["index"], patch[np.newaxis].astype(np.float32))
                 self._interpreter.invoke()

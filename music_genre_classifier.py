@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
 TEMPO_WINDOW_S = 60.0
-DEFAULT_MUSICNN_WINDOWS = 10  # 30 s of audio: a whole GTZAN clip, ~0.45 s of one core
+DEFAULT_MUSICNN_WINDOWS = 4  # ~45 ms of CPU each; 3, 4 and 10 scored alike on VALID (docs/experiments.md)
 MODEL_NAMES = ("mfcc_cnn", "musicnn", "ensemble")
 
 
@@ -142,13 +142,14 @@ def _magnitude_blocks(signal: np.ndarray, settings: FeatureSettings):
         yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False, dtype=np.complex64))
 
 
-def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral:
+def spectral_features(signal: np.ndarray, settings: FeatureSettings, model_rows: bool = True) -> Spectral:
     """The model's feature matrix (and the by-products the summary needs) from one STFT over the signal.
 
     Rows: ``n_mfcc`` MFCCs; with ``deltas`` their first (and second) time derivatives; with
     ``contrast_bands`` the spectral contrast (peak-to-valley in dB per octave band). The STFT is
     taken in blocks, so memory stays flat however long the signal; every per-frame quantity is
-    computed per block and only the small per-frame results are joined.
+    computed per block and only the small per-frame results are joined. ``model_rows=False`` skips
+    the MFCC CNN's rows (``features`` then has none) for when only musicnn listens.
     """
     import librosa
 
@@ -159,12 +160,14 @@ def spectral_features(signal: np.ndarray, settings: FeatureSettings) -> Spectral
     for magnitude in _magnitude_blocks(signal, settings):
         mel_parts.append(mel_basis @ (magnitude * magnitude))
         centroid_parts.append((frequencies @ magnitude) / np.maximum(magnitude.sum(axis=0), np.finfo(np.float32).tiny))
-        if settings.contrast_bands:
+        if settings.contrast_bands and model_rows:
             contrast_parts.append(librosa.feature.spectral_contrast(
                 S=magnitude, sr=sr, n_fft=settings.n_fft, n_bands=settings.contrast_bands))
     mel_db = librosa.power_to_db(np.concatenate(mel_parts, axis=1))
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=settings.hop_length)
+    if not model_rows:
+        return Spectral(np.zeros((0, mel_db.shape[1]), np.float32), onset, np.concatenate(centroid_parts))
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
     rows = [mfcc]
     for order in range(1, settings.deltas + 1):
         rows.append(librosa.feature.delta(mfcc, order=order, width=9, mode="nearest"))
@@ -197,10 +200,11 @@ def slice_segments(signal: np.ndarray, features: np.ndarray, settings: FeatureSe
     )
 
 
-def extract_features(samples: np.ndarray, settings: FeatureSettings) -> tuple[np.ndarray, Spectral, Segments]:
+def extract_features(samples: np.ndarray, settings: FeatureSettings,
+                     model_rows: bool = True) -> tuple[np.ndarray, Spectral, Segments]:
     """Signal (looped if short), its spectral features and its MFCC segments."""
     signal = fit_to_segment(samples, settings)
-    spectral = spectral_features(signal, settings)
+    spectral = spectral_features(signal, settings, model_rows)
     segments = slice_segments(signal, spectral.features, settings, len(samples) / settings.sample_rate)
     return signal, spectral, segments
 
@@ -256,8 +260,8 @@ class GenreClassifier:
         """Compile librosa's numba code and the models' kernels now, not in the first request."""
         rng = np.random.default_rng(0)
         noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
-        for model in self.models:
-            self.analyze_signal(noise, len(noise) / self.settings.sample_rate, model)
+        # the ensemble (or the CNN alone when musicnn is off) runs every model and feature function
+        self.analyze_signal(noise, len(noise) / self.settings.sample_rate, self.models[-1])
 
     def decode(self, path: str) -> tuple[np.ndarray, float]:
         audio = decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
@@ -280,7 +284,7 @@ class GenreClassifier:
                                            self.musicnn.card.get("input_level_dbfs"))
         outputs = self.musicnn.network.run(patches)
         probabilities = self.musicnn.head.predict(outputs[self.musicnn.card["embedding"]])
-        nearest = np.abs(heard[np.newaxis, :] - np.arange(len(starts_s))[:, np.newaxis]).argmin(axis=1)
+        nearest = musicnn_features.nearest(len(starts_s), heard)
         return probabilities[nearest], outputs["tags"].mean(axis=0), heard
 
     def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
@@ -290,7 +294,7 @@ class GenreClassifier:
         settings = self.settings
         started = time.perf_counter()
         duration_s = len(samples) / settings.sample_rate
-        signal, spectral, segments = extract_features(samples, settings)
+        signal, spectral, segments = extract_features(samples, settings, model_rows=model != "musicnn")
         audible = ~segments.silent
         if not audible.any():
             raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")

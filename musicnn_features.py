@@ -72,3 +72,8 @@ def spread(count: int, budget: int) -> np.ndarray:
     if count <= budget:
         return np.arange(count)
     return np.floor((np.arange(budget) + 0.5) * count / budget).astype(int)
+
+
+def nearest(count: int, heard: np.ndarray) -> np.ndarray:
+    """For each of ``count`` segments, the position in ``heard`` of the nearest heard segment."""
+    return np.abs(heard[np.newaxis, :] - np.arange(count)[:, np.newaxis]).argmin(axis=1)
