@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model import CARD_FILE, MUSICNN_CARD_FILE, MUSICNN_FILE, HEAD_KERAS_FILE, HEAD_TFLITE_FILE, ModelCard, load_predictor
+from genre_model import HEAD_KERAS_FILE, HEAD_TFLITE_FILE, MUSICNN_CARD_FILE, MUSICNN_FILE, ModelCard, load_predictor
 from music_genre_classifier import FeatureSettings
 from training.dataset import AudioFile, default_split_dir, scan
 from training.evaluate import Predictions, collect, score
