@@ -556,7 +556,8 @@ def test_model_choice_is_sent_with_the_upload(browser, server, song):
     assert data["model"]["name"] == other
     assert_bars_match(browser, data)
     line = browser.find_element(By.ID, "features-model").text
-    assert line.startswith(f"Classified by {other} ")
+    label = next(o.text for o in select.options if o.get_attribute("value") == other)
+    assert line.startswith(f"Classified by {label} ({other}, version ")
     if data["model"].get("musicnn_segments"):
         assert f"musicnn heard {data['model']['musicnn_segments']} segment" in line
 

@@ -1,7 +1,7 @@
 // Rendering one analysis: the headline, the genre bars, the style tags, the genre guide, the static
 // timeline, the pictures and the features. Everything is built with DOM calls (no innerHTML).
 import { apiUrl } from './api.js';
-import { clock, duration, h, isNum, ms, pct, rgba, textOn } from './format.js';
+import { clock, duration, h, isNum, modelLabel, ms, pct, rgba, textOn } from './format.js';
 
 const FALLBACK_COLORS = ['#4f8ef7', '#f0cc5a', '#e07b39', '#d45ad8', '#a07cff', '#2bb3a3', '#a3adb8', '#ff7aa8', '#3fbf5f', '#e5484d'];
 const GUIDE_COUNT = 3;
@@ -205,7 +205,7 @@ export function renderFeatures(data, dl, modelLine) {
 
   const model = data.model && typeof data.model === 'object' ? data.model : {};
   const bits = [];
-  if (model.name) bits.push(`Classified by ${model.name}${model.version ? ` (version ${model.version})` : ''}`);
+  if (model.name) bits.push(`Classified by ${modelLabel(model.name)} (${[model.name, model.version && `version ${model.version}`].filter(Boolean).join(', ')})`);
   const heard = model.musicnn_segments;
   if (isNum(heard) && heard > 0) bits.push(`musicnn heard ${heard} segment${heard === 1 ? '' : 's'}`);
   modelLine.textContent = bits.length ? `${bits.join(' · ')}.` : '';
