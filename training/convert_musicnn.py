@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_model import MUSICNN_FILE, MusicnnNetwork
 from training.musicnn import build_musicnn, load_checkpoint_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,6 @@ SDIST_SHA256 = "674ccc1fb638e6894f99197cfc2794b90d96444292ea28cedee96de0f74c4abd
 CHECKPOINT_FILES = (".index", ".data-00000-of-00001")
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
 TOLERANCE = 1e-4
-TFLITE_FILE = "musicnn_msd.tflite"
 NOTICE_FILE = "musicnn_msd.LICENSE"
 
 
@@ -73,21 +73,6 @@ def reference_errors(outputs: dict, reference=None) -> dict[str, float]:
     return {name: float(np.abs(np.asarray(outputs[name]) - expected[name]).max()) for name in expected}
 
 
-def run_tflite(path: Path, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Outputs of an exported model by name (LiteRT names them by shape only, so match on width)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    entry = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(entry["index"], list(inputs.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(entry["index"], inputs.astype(np.float32))
-    interpreter.invoke()
-    by_width = {detail["shape"][-1]: interpreter.get_tensor(detail["index"])
-                for detail in interpreter.get_output_details()}
-    return {"tags": by_width[50], "penultimate": by_width[200], "pooled": by_width[1506]}
-
-
 def convert(cache: Path, out_dir: Path) -> dict[str, dict[str, float]]:
     """Port, check, export; returns the measured errors of the Keras port and of the LiteRT file."""
     reference = np.load(REFERENCE)
@@ -97,15 +82,15 @@ def convert(cache: Path, out_dir: Path) -> dict[str, dict[str, float]]:
         raise RuntimeError(f"the Keras port differs from the original: {keras_errors}")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        exported = Path(tmp) / TFLITE_FILE
+        exported = Path(tmp) / MUSICNN_FILE
         model.export(str(exported), format="litert", verbose=False)
-        tflite_errors = reference_errors(run_tflite(exported, reference["inputs"]), reference)
+        tflite_errors = reference_errors(MusicnnNetwork(exported).run(reference["inputs"]), reference)
         if tflite_errors["tags"] > TOLERANCE:
             raise RuntimeError(f"the LiteRT export differs from the original: {tflite_errors}")
-        shutil.copyfile(exported, out_dir / TFLITE_FILE)
+        shutil.copyfile(exported, out_dir / MUSICNN_FILE)
     notice = (cache / "LICENSE.md").read_text()
     (out_dir / NOTICE_FILE).write_text(
-        f"{TFLITE_FILE} holds the weights of MSD_musicnn from musicnn 0.1.0 (PyPI), converted by\n"
+        f"{MUSICNN_FILE} holds the weights of MSD_musicnn from musicnn 0.1.0 (PyPI), converted by\n"
         "training/convert_musicnn.py. Their licence (ISC), as shipped with the package:\n\n" + notice)
     return {"keras": keras_errors, "tflite": tflite_errors}
 
@@ -118,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = convert(args.cache, args.out_dir)
     for stage, values in errors.items():
         print(f"{stage:6s} max |difference| vs the original: " + ", ".join(f"{k} {v:.1e}" for k, v in values.items()))
-    print(f"wrote {args.out_dir / TFLITE_FILE} and {args.out_dir / NOTICE_FILE}")
+    print(f"wrote {args.out_dir / MUSICNN_FILE} and {args.out_dir / NOTICE_FILE}")
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model import CARD_FILE, ModelCard, load_predictor
+from genre_model import CARD_FILE, MUSICNN_CARD_FILE, ModelCard, load_predictor
 from music_genre_classifier import FeatureSettings
 from training.dataset import AudioFile, default_split_dir, scan
 from training.feature_cache import load_segments
@@ -123,21 +123,35 @@ def evaluate(
     if robustness and "test" in predictions:
         from training.robustness import robustness as score_robustness
 
-        test = predictions["test"]
+        def predict_files(variant_files: list[AudioFile], cache: Path) -> dict[str, Predictions]:
+            segments = load_segments([f.path for f in variant_files], settings, cache / "segments")
+            return {"model": predict(predictor, card.genres, variant_files, segments)}
+
         chosen = [f for f in files if f.split == "test" and f.genre in card.genres]
-        reference = dict(zip(test.tracks, test.track_prob))
-        metrics["robustness"] = score_robustness(predictor, card.genres, chosen, reference, settings)
+        metrics["robustness"] = score_robustness({"model": predictions["test"]}, predict_files, chosen)["model"]
     raw = dict(card.raw)
     raw["metrics"] = metrics
     (model_dir / CARD_FILE).write_text(json.dumps(raw, indent=2) + "\n")
     if metrics_dir is not None and "test" in predictions:
-        from training.report_card import draw_report_card
+        from training.report_card import draw_report_card, training_history_png
 
         history_file = model_dir / "training_history.json"
         history = json.loads(history_file.read_text()) if history_file.exists() else None
-        draw_report_card(predictions["test"], metrics["test"], history, Path(metrics_dir))
+        if served_default(model_dir) == "mfcc_cnn":
+            draw_report_card(predictions["test"], metrics["test"], history, Path(metrics_dir))
+        else:  # the test pictures show the served default; training.musicnn_head draws them
+            log.info("the served default is %s: only the MFCC CNN's own pictures are redrawn", served_default(model_dir))
+            if history:
+                Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+                training_history_png(history, Path(metrics_dir) / "training_history.png")
         draw_mfcc_pictures(files, card.genres, settings, cache_dir, Path(metrics_dir))
     return metrics
+
+
+def served_default(model_dir: Path) -> str:
+    """The model the server answers with by default (``musicnn_card.json`` decides when present)."""
+    head_card = model_dir / MUSICNN_CARD_FILE
+    return json.loads(head_card.read_text()).get("default_model", "mfcc_cnn") if head_card.exists() else "mfcc_cnn"
 
 
 def draw_mfcc_pictures(files: list[AudioFile], genres: list[str], settings: FeatureSettings, cache_dir: Path,

@@ -16,11 +16,9 @@ import argparse
 import json
 import logging
 import shlex
-import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -122,36 +120,6 @@ def segments_heard(head, files: list[AudioFile], embeddings: list[Embeddings], g
     return result
 
 
-def robustness(reference: dict[str, Predictions], predict_files, files: list[AudioFile], workers: int = 2) -> dict:
-    """Per model: does a TEST track keep its top genre when re-encoded (``training.robustness.VARIANTS``)?
-
-    ``predict_files(paths, cache_dir)`` returns the models' predictions for re-encoded copies.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from training.robustness import VARIANTS, compare_tops, encode_variant
-
-    result = {name: {"tracks": len(p.tracks), "variants": {}} for name, p in reference.items()}
-    unchanged = {name: set(p.tracks) for name, p in reference.items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        for variant in VARIANTS:
-            out_dir = Path(tmp) / variant
-            out_dir.mkdir()
-            with ThreadPoolExecutor(workers) as pool:
-                paths = list(pool.map(lambda f: encode_variant(str(f.path), variant, str(out_dir)), files))
-            variant_files = [replace(f, path=p) for f, p in zip(files, paths)]
-            for name, predictions in predict_files(variant_files, Path(tmp) / "cache").items():
-                result[name]["variants"][variant] = compare_tops(reference[name], predictions)
-                tops = dict(zip(predictions.tracks, predictions.track_prob.argmax(axis=1)))
-                original = dict(zip(reference[name].tracks, reference[name].track_prob.argmax(axis=1)))
-                unchanged[name] &= {t for t in original if t in tops and tops[t] == original[t]}
-                log.info("robustness %s %s: %s", name, variant, result[name]["variants"][variant])
-            shutil.rmtree(out_dir)
-    for name in result:
-        result[name]["same_top_genre_all_variants"] = round(len(unchanged[name]) / max(result[name]["tracks"], 1), 4)
-    return result
-
-
 def _summary(scores: dict) -> str:
     return "; ".join(f"{name} track {s['track_accuracy']:.3f} F1 {s['macro_f1']:.3f} segment {s['segment_accuracy']:.3f}"
                      for name, s in scores.items())
@@ -213,6 +181,8 @@ def run(args: argparse.Namespace) -> dict:
                                    level_dbfs=args.level_dbfs)
             return model_predictions(head, shipped_mfcc, variant_files, rows, load_segments(paths, settings, cache / "segments"),
                                      genres, args.embedding, args.weight)
+
+        from training.robustness import robustness
 
         for name, figures in robustness(test, predict_files, part("test")[0]).items():
             metrics[name]["robustness"] = figures
