@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musicnn_features import MSD_TAGS
+
 log = logging.getLogger(__name__)
 
 KERAS_FILE = "genre_cnn.keras"
@@ -91,10 +93,13 @@ class TFLitePredictor(Predictor):
 class KerasPredictor(Predictor):
     backend = "keras"
 
-    def __init__(self, path: Path):
-        import keras
+    def __init__(self, path: Path | None = None, model=None):
+        """From a saved ``path``, or an in-memory ``model`` (training scores a fresh fit this way)."""
+        if model is None:
+            import keras
 
-        self._model = keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False)
+        self._model = model
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = batch.reshape(len(batch), *self._model.input_shape[1:]).astype(np.float32)
@@ -128,7 +133,6 @@ class MusicnnNetwork:
 
     def __init__(self, path: Path, threads: int = 1):
         self._path, self._threads = path, threads
-        self.widths = dict(self.OUTPUT_WIDTHS)
         self._lock = threading.Lock()
         self._pid = None
         self._interpreter = None
@@ -163,7 +167,7 @@ class MusicnnNetwork:
 
     def run(self, patches: np.ndarray) -> dict[str, np.ndarray]:
         """``tags``, ``penultimate`` and ``pooled`` for (n, 187, 96) patches."""
-        out = {name: np.zeros((len(patches), width), np.float32) for name, width in self.widths.items()}
+        out = {name: np.zeros((len(patches), width), np.float32) for name, width in self.OUTPUT_WIDTHS.items()}
         with self._lock:
             if self._interpreter is None or self._pid != os.getpid():
                 self._connect()
@@ -195,6 +199,4 @@ class MusicnnModels:
         card = json.loads((model_dir / MUSICNN_CARD_FILE).read_text())
         if list(card["genres"]) != list(genres):
             raise ValueError(f"{MUSICNN_CARD_FILE}: genres {card['genres']} differ from the MFCC CNN's {genres}")
-        from musicnn_features import MSD_TAGS
-
         return cls(MusicnnNetwork(files[0], threads), TFLitePredictor(files[1]), card, MSD_TAGS)

@@ -137,10 +137,11 @@ def evaluate(
 
         history_file = model_dir / "training_history.json"
         history = json.loads(history_file.read_text()) if history_file.exists() else None
-        if served_default(model_dir) == "mfcc_cnn":
+        default = served_default(model_dir)
+        if default == "mfcc_cnn":
             draw_report_card(predictions["test"], metrics["test"], history, Path(metrics_dir))
         else:  # the test pictures show the served default; training.musicnn_head draws them
-            log.info("the served default is %s: only the MFCC CNN's own pictures are redrawn", served_default(model_dir))
+            log.info("the served default is %s: only the MFCC CNN's own pictures are redrawn", default)
             if history:
                 Path(metrics_dir).mkdir(parents=True, exist_ok=True)
                 training_history_png(history, Path(metrics_dir) / "training_history.png")

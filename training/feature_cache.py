@@ -90,6 +90,13 @@ def _training_entry(cache_dir: Path, settings: FeatureSettings, path: Path, n_ps
     return cache_dir / (settings_key(settings) + "-train") / (hashlib.sha1(ident.encode()).hexdigest() + ".npz")
 
 
+def random_excerpt(samples: np.ndarray, settings: FeatureSettings, rng: np.random.Generator) -> np.ndarray:
+    """A 2-3 s piece cut at random from a longer decoded clip (a simulated GTZAN excerpt)."""
+    length = int(rng.uniform(settings.min_clip_seconds, settings.segment_seconds) * settings.sample_rate)
+    start = int(rng.integers(0, len(samples) - length))
+    return samples[start : start + length]
+
+
 def pseudo_excerpts(samples: np.ndarray, settings: FeatureSettings, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` features of 2-3 s excerpts cut at random from a longer clip, looped like the real ones.
 
@@ -103,9 +110,7 @@ def pseudo_excerpts(samples: np.ndarray, settings: FeatureSettings, count: int, 
         return out
     blocks = []
     for _ in range(count):
-        length = int(rng.uniform(settings.min_clip_seconds, settings.segment_seconds) * sr)
-        start = int(rng.integers(0, len(samples) - length))
-        segments = mfcc_segments(samples[start : start + length], settings)
+        segments = mfcc_segments(random_excerpt(samples, settings, rng), settings)
         if len(segments.features) and not segments.silent[0]:
             blocks.append(segments.features[0])
     return np.stack(blocks).astype(np.float32) if blocks else out

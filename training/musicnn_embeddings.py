@@ -17,8 +17,8 @@ import numpy as np
 
 import musicnn_features
 from audio import decode
-from music_genre_classifier import AnalysisError, FeatureSettings, extract_features
-from training.feature_cache import MAX_TRAINING_CLIP_S, _compute_all
+from music_genre_classifier import AnalysisError, FeatureSettings, extract_features, fit_to_segment
+from training.feature_cache import MAX_TRAINING_CLIP_S, _compute_all, random_excerpt
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ class Embeddings:
     penultimate: np.ndarray  # (n, 200)
     pooled: np.ndarray  # (n, 1506)
     pseudo: dict  # the same three, for simulated excerpts: name -> (k, width)
-    excerpt: bool
 
     def rows(self, kind: str) -> np.ndarray:
         return getattr(self, kind)
@@ -55,43 +54,36 @@ def _entry(cache_dir: Path, path: Path, n_pseudo: int, model_path: Path, level_d
     return cache_dir / (hashlib.sha1(ident.encode()).hexdigest() + ".npz")
 
 
-def pseudo_patches(samples: np.ndarray, sample_rate: int, settings: FeatureSettings, count: int,
-                   rng: np.random.Generator, level_dbfs: float | None) -> np.ndarray:
+def pseudo_patches(samples: np.ndarray, settings: FeatureSettings, count: int, rng: np.random.Generator,
+                   level_dbfs: float | None) -> np.ndarray:
     """``count`` musicnn patches of 2-3 s excerpts cut at random from a whole clip, looped."""
-    if count <= 0 or len(samples) < 4 * sample_rate:
+    if count <= 0 or len(samples) < 4 * settings.sample_rate:
         return np.zeros((0, musicnn_features.PATCH_FRAMES, musicnn_features.N_MELS), np.float32)
-    out = []
-    for _ in range(count):
-        length = int(rng.uniform(settings.min_clip_seconds, settings.segment_seconds) * sample_rate)
-        start = int(rng.integers(0, len(samples) - length))
-        signal, _, _ = extract_features(samples[start : start + length], settings)
-        out.append(musicnn_features.patch(signal, sample_rate, 0.0, level_dbfs))
-    return np.stack(out)
+    looped = [fit_to_segment(random_excerpt(samples, settings, rng), settings) for _ in range(count)]
+    return np.stack([musicnn_features.patch(piece, settings.sample_rate, 0.0, level_dbfs) for piece in looped])
 
 
 def _compute(args: tuple[str, str, str, int, FeatureSettings, float | None]) -> str:
     path, entry, model_path, n_pseudo, settings, level_dbfs = args
     network = _network_for(model_path)
     audio = decode(path, settings.sample_rate, MAX_TRAINING_CLIP_S)
-    empty = {name: np.zeros((0, width), np.float32) for name, width in network.widths.items()}
-    try:
-        signal, _, segments = extract_features(audio.samples, settings)
+    empty = {name: np.zeros((0, width), np.float32) for name, width in network.OUTPUT_WIDTHS.items()}
+    try:  # the segment times and silence flags, as the server cuts them (the MFCC rows are not needed)
+        signal, _, segments = extract_features(audio.samples, settings, model_rows=False)
         starts = segments.start_s[~segments.silent]
         patches = musicnn_features.patches(signal, settings.sample_rate, starts, level_dbfs)
         outputs = network.run(patches) if len(starts) else empty
         seed = int(hashlib.sha1(Path(path).name.encode()).hexdigest()[:8], 16)
-        pseudo = pseudo_patches(audio.samples, settings.sample_rate, settings, n_pseudo, np.random.default_rng(seed),
-                                level_dbfs)
+        pseudo = pseudo_patches(audio.samples, settings, n_pseudo, np.random.default_rng(seed), level_dbfs)
         pseudo_outputs = network.run(pseudo) if len(pseudo) else empty
-        excerpt = len(audio.samples) < settings.segment_samples
     except AnalysisError as exc:
         log.warning("%s: %s", path, exc.message)
-        outputs, pseudo_outputs, excerpt = empty, empty, True
+        outputs, pseudo_outputs = empty, empty
     arrays = {name: outputs[name] for name in OUTPUTS}
     arrays.update({f"pseudo_{name}": pseudo_outputs[name] for name in OUTPUTS})
     Path(entry).parent.mkdir(parents=True, exist_ok=True)
     tmp = entry + ".tmp.npz"
-    np.savez(tmp, excerpt=np.array(excerpt), **arrays)
+    np.savez(tmp, **arrays)
     Path(tmp).replace(entry)
     return entry
 
@@ -107,6 +99,5 @@ def load_embeddings(paths: list[Path], settings: FeatureSettings, cache_dir: Pat
     for entry in entries:
         with np.load(entry) as data:
             result.append(Embeddings(*(data[name] for name in OUTPUTS),
-                                     pseudo={name: data[f"pseudo_{name}"] for name in OUTPUTS},
-                                     excerpt=bool(data["excerpt"])))
+                                     pseudo={name: data[f"pseudo_{name}"] for name in OUTPUTS}))
     return result
