@@ -15,10 +15,10 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from analysis_store import AnalysisStore
-from audio import DecodeError
-from music_genre_classifier import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
-from visualizations import KINDS, render
+from genrelens.store import AnalysisStore
+from genrelens.audio import DecodeError
+from genrelens.pipeline import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
+from genrelens.visualizations import KINDS, render
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent

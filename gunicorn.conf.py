@@ -3,7 +3,7 @@
 With ``--preload`` the models and librosa are loaded and warmed once in the master; each forked
 worker then warms its own copy, because the first LiteRT call after a fork costs 50-70 ms more than
 the rest. XNNPACK's threads do not survive a fork, so the master frees its musicnn interpreter
-before forking and every worker makes its own (``genre_model.MusicnnNetwork``).
+before forking and every worker makes its own (``genrelens.models.MusicnnNetwork``).
 """
 
 

@@ -50,7 +50,7 @@ from ai_edge_litert.interpreter import Interpreter; mark("import ai_edge_litert"
 import app; mark("import app (the rest)")
 import librosa.core.spectrum; mark("librosa.core.spectrum (lazy: first used in warm_up; scipy, numba)")
 import librosa.feature.spectral, librosa.feature.rhythm, librosa.onset; mark("librosa.feature + onset (lazy; constantq, pitch: numba)")
-from music_genre_classifier import GenreClassifier
+from genrelens.pipeline import GenreClassifier
 classifier = GenreClassifier(); mark("GenreClassifier(): model card + TFLite interpreter")
 classifier.warm_up(); mark("warm_up(), first: numba compile/cache load, first calls")
 classifier.warm_up(); mark("warm_up(), second (what a warm call costs)")
@@ -107,7 +107,7 @@ def decode_steps(path: Path, classifier, repeat: int) -> tuple[dict[str, float],
     import soundfile
     import soxr
 
-    import audio
+    from genrelens import audio
 
     sr, cap = classifier.settings.sample_rate, classifier.max_seconds
     service = audio.ffmpeg_binary()
@@ -142,7 +142,7 @@ def feature_steps(samples: np.ndarray, classifier, repeat: int) -> tuple[dict[st
     """spectral_features and summary_features, each library call alone with the code's settings."""
     import librosa
 
-    from music_genre_classifier import (
+    from genrelens.pipeline import (
         fit_to_segment,
         slice_segments,
         spectral_features,
@@ -209,7 +209,7 @@ def picture_steps(store, samples: np.ndarray, sr: int, repeat: int) -> dict[str,
     """One stored analysis: loading its signal, the numbers of each picture, each whole render."""
     import librosa
 
-    import visualizations as v
+    from genrelens import visualizations as v
 
     analysis_id = store.new_id()
     store.put(analysis_id, {}, samples)
@@ -233,7 +233,7 @@ def matplotlib_steps(repeat: int) -> dict[str, float]:
     """What one image costs in matplotlib alone (a 1025 x 1200 matrix, as the spectrogram), and cheaper ways."""
     import matplotlib.pyplot as plt
 
-    import visualizations as v
+    from genrelens import visualizations as v
 
     matrix = np.random.default_rng(0).standard_normal((1025, 1200)).astype(np.float32)
 

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from audio import ffmpeg_binary
+from genrelens.audio import ffmpeg_binary
 from conftest import chord, make_app, upload, write_audio
 
 
@@ -90,7 +90,7 @@ def test_cors_only_for_listed_origins(tmp_path):
 
 
 def test_ffmpeg_runs_under_a_time_limit(audio_dir):
-    from audio import DecodeError, decode
+    from genrelens.audio import DecodeError, decode
 
     path = write_audio(audio_dir / "slow.flac", chord(60, seed=9))
     with pytest.raises(DecodeError, match="longer than"):

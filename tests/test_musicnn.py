@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import musicnn_features
+from genrelens import musicnn_features
 from conftest import ROOT, chord, clicks, noise
-from genre_model import MusicnnNetwork
+from genrelens.models import MusicnnNetwork
 
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
 TOLERANCE = 1e-4
@@ -93,7 +93,7 @@ def test_spread_picks_the_middles_and_keeps_all_that_fit():
 
 @pytest.fixture(scope="module")
 def classifier():
-    from music_genre_classifier import GenreClassifier
+    from genrelens.pipeline import GenreClassifier
 
     return GenreClassifier(ROOT / "models")
 
@@ -129,7 +129,7 @@ def test_the_ensemble_is_the_weighted_average_of_the_two_models(classifier):
 
 
 def test_musicnn_hears_at_most_its_budget_and_segments_take_the_nearest():
-    from music_genre_classifier import GenreClassifier
+    from genrelens.pipeline import GenreClassifier
 
     budgeted = GenreClassifier(ROOT / "models", musicnn_windows=3)
     signal = np.concatenate([noise(15.0), chord(15.0)])  # two halves that sound different
@@ -142,7 +142,7 @@ def test_musicnn_hears_at_most_its_budget_and_segments_take_the_nearest():
 
 
 def test_musicnn_can_be_switched_off():
-    from music_genre_classifier import GenreClassifier
+    from genrelens.pipeline import GenreClassifier
 
     plain = GenreClassifier(ROOT / "models", musicnn_windows=0)
     analysis = plain.analyze_signal(chord(6.0), 6.0)

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from audio import decode
+from genrelens.audio import decode
 from conftest import ROOT, chord, write_audio
-from genre_model import ModelCard, load_predictor
-from music_genre_classifier import AnalysisError, FeatureSettings, GenreClassifier, fit_to_segment, mfcc_segments
+from genrelens.models import ModelCard, load_predictor
+from genrelens.pipeline import AnalysisError, FeatureSettings, GenreClassifier, fit_to_segment, mfcc_segments
 
 SETTINGS = FeatureSettings()
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from analysis_store import AnalysisStore
+from genrelens.store import AnalysisStore
 
 
 def signal(seconds: float) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, chord, clicks, make_app, noise, upload, write_audio
-from genre_model import ModelCard, load_predictor
-from music_genre_classifier import FeatureSettings
+from genrelens.models import ModelCard, load_predictor
+from genrelens.pipeline import FeatureSettings
 from training import feature_cache
 from training.dataset import scan
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model import CARD_FILE, MUSICNN_CARD_FILE, ModelCard, load_predictor
-from music_genre_classifier import FeatureSettings
+from genrelens.models import CARD_FILE, MUSICNN_CARD_FILE, ModelCard, load_predictor
+from genrelens.pipeline import FeatureSettings
 from training.dataset import AudioFile, default_split_dir, scan
 from training.feature_cache import load_segments
 

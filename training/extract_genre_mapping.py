@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genre_model import ModelCard
+from genrelens.models import ModelCard
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audio import decode
-from music_genre_classifier import (
+from genrelens.audio import decode
+from genrelens.pipeline import (
     AnalysisError,
     FeatureSettings,
     extract_features,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model import (HEAD_KERAS_FILE, HEAD_TFLITE_FILE, MUSICNN_CARD_FILE, MUSICNN_FILE, KerasPredictor, ModelCard,
+from genrelens.models import (HEAD_KERAS_FILE, HEAD_TFLITE_FILE, MUSICNN_CARD_FILE, MUSICNN_FILE, KerasPredictor, ModelCard,
                          load_predictor)
-from music_genre_classifier import FeatureSettings
+from genrelens.pipeline import FeatureSettings
 from training.dataset import AudioFile, default_split_dir, scan
 from training.evaluate import Predictions, collect, score
 from training.feature_cache import load_segments
@@ -99,7 +99,7 @@ def model_predictions(head, mfcc_predictor, files: list[AudioFile], embeddings: 
 def segments_heard(head, files: list[AudioFile], embeddings: list[Embeddings], genres: list[str], kind: str,
                    budgets: tuple[int, ...] = (1, 2, 3, 4, 6, 10)) -> dict[str, float]:
     """Track accuracy when musicnn hears at most ``budget`` segments per file, as the server does it."""
-    from musicnn_features import nearest, spread
+    from genrelens.musicnn_features import nearest, spread
 
     full = [head.predict(e.rows(kind)) if len(e.rows(kind)) else np.zeros((0, len(genres)), np.float32)
             for e in embeddings]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from audio import ffmpeg_binary
+from genrelens.audio import ffmpeg_binary
 from training.dataset import AudioFile
 from training.evaluate import Predictions
 

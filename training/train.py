@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model import CARD_FILE, KERAS_FILE, TFLITE_FILE
-from music_genre_classifier import FeatureSettings
+from genrelens.models import CARD_FILE, KERAS_FILE, TFLITE_FILE
+from genrelens.pipeline import FeatureSettings
 from training.dataset import AudioFile, default_split_dir, scan
 from training.extract_genre_mapping import write_mapping
 from training.feature_cache import TrainingItem, load_training_items

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicnn_features import MSD_TAGS
+from genrelens.musicnn_features import MSD_TAGS
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,368 @@
+"""The pipeline: decode -> 3-second segments -> MFCC CNN and/or musicnn -> Analysis. Also a batch CLI.
+
+Three models can answer: ``mfcc_cnn`` (the design card's CNN on MFCC segments), ``musicnn`` (a
+genre head on the pretrained musicnn's embeddings) and ``ensemble`` (their average, segment by
+segment). musicnn also gives the 50 style tags. It costs ~45 ms per 3-s patch on one core, so it
+hears at most ``musicnn_windows`` audible segments, spread evenly over the track; every segment
+takes the musicnn answer of the nearest one it heard.
+
+The feature functions here are the only ones: training (``training/``) imports them, so the
+model is always fed exactly what it was trained on. Their settings travel with the model in
+``models/model_card.json``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genrelens import musicnn_features
+from genrelens.audio import decode
+from genrelens.models import ModelCard, MusicnnModels, load_predictor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
+TEMPO_WINDOW_S = 60.0
+DEFAULT_MUSICNN_WINDOWS = 4  # ~45 ms of CPU each; 3, 4 and 10 scored alike on VALID (docs/experiments.md)
+MODEL_NAMES = ("mfcc_cnn", "musicnn", "ensemble")
+
+
+class AnalysisError(Exception):
+    """Audio that decoded but cannot be classified; ``code`` names why (for the API)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    sample_rate: int = 22050
+    n_mfcc: int = 20
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    segment_seconds: float = 3.0
+    min_clip_seconds: float = 2.0
+    silence_dbfs: float = -60.0  # a segment whose RMS is below this is dropped as silent
+    # Extra rows stacked under the MFCCs (a card without these keys predates them: read as 0)
+    deltas: int = 2  # 1: + first-order deltas of the MFCCs, 2: + second-order deltas as well
+    contrast_bands: int = 6  # > 0: + spectral contrast over this many octave bands (bands + 1 rows)
+
+    @property
+    def n_features(self) -> int:
+        """Rows of the feature matrix: MFCCs, their deltas, spectral contrast."""
+        return self.n_mfcc * (1 + self.deltas) + (self.contrast_bands + 1 if self.contrast_bands else 0)
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.segment_seconds * self.sample_rate))
+
+    @property
+    def frames_per_segment(self) -> int:
+        return math.ceil(self.segment_samples / self.hop_length)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeatureSettings":
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        for name in ("deltas", "contrast_bands"):  # model cards older than these fields had neither
+            known.setdefault(name, 0)
+        return cls(**known)
+
+
+@dataclass
+class Spectral:
+    """What one STFT of the signal yields: the model's feature matrix and a few summary features."""
+
+    features: np.ndarray  # (n_features, frames): n_mfcc MFCCs, then any deltas and spectral contrast
+    onset_envelope: np.ndarray  # (frames,)
+    centroid_hz: np.ndarray  # (frames,)
+
+
+@dataclass
+class Segments:
+    features: np.ndarray  # (n, frames_per_segment, n_features) float32
+    start_s: np.ndarray  # (n,)
+    end_s: np.ndarray  # (n,)
+    silent: np.ndarray  # (n,) bool
+
+
+def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """Loop a clip shorter than one segment (but at least ``min_clip_seconds``) to a full segment.
+
+    Looping keeps the clip's own timbre and rhythm in every frame, where zero padding would add
+    frames of silence the model never hears in a whole song. The 2-3 s excerpts in the training
+    data go through the same function.
+    """
+    if len(samples) < settings.min_clip_seconds * settings.sample_rate:
+        raise AnalysisError(
+            "too_short",
+            f"The audio is {len(samples) / settings.sample_rate:.1f} s long; "
+            f"at least {settings.min_clip_seconds:g} s is needed.",
+        )
+    if len(samples) >= settings.segment_samples:
+        return samples
+    repeats = math.ceil(settings.segment_samples / len(samples))
+    return np.tile(samples, repeats)[: settings.segment_samples]
+
+
+STFT_BLOCK_FRAMES = 2048  # ~47 s of audio per STFT block: bounds the memory of a 10-minute upload
+
+
+def _padded_slice(signal: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``signal[start:stop]`` with zeros where the range runs past either end (no copy of the rest)."""
+    if start >= 0 and stop <= len(signal):
+        return signal[start:stop]
+    piece = np.zeros(stop - start, dtype=signal.dtype)
+    lo, hi = max(start, 0), min(stop, len(signal))
+    piece[lo - start : hi - start] = signal[lo:hi]
+    return piece
+
+
+def _magnitude_blocks(signal: np.ndarray, settings: FeatureSettings):
+    """|STFT| in blocks of frames: the same frames as one centred ``librosa.stft`` over the signal."""
+    import librosa
+
+    n_fft, hop = settings.n_fft, settings.hop_length
+    n_frames = 1 + len(signal) // hop
+    for first in range(0, n_frames, STFT_BLOCK_FRAMES):
+        last = min(first + STFT_BLOCK_FRAMES, n_frames)
+        # frame t is centred on sample t * hop (librosa's zero-padded centring)
+        piece = _padded_slice(signal, first * hop - n_fft // 2, (last - 1) * hop + n_fft // 2 + n_fft % 2)
+        yield np.abs(librosa.stft(piece, n_fft=n_fft, hop_length=hop, center=False, dtype=np.complex64))
+
+
+def spectral_features(signal: np.ndarray, settings: FeatureSettings, model_rows: bool = True) -> Spectral:
+    """The model's feature matrix (and the by-products the summary needs) from one STFT over the signal.
+
+    Rows: ``n_mfcc`` MFCCs; with ``deltas`` their first (and second) time derivatives; with
+    ``contrast_bands`` the spectral contrast (peak-to-valley in dB per octave band). The STFT is
+    taken in blocks, so memory stays flat however long the signal; every per-frame quantity is
+    computed per block and only the small per-frame results are joined. ``model_rows=False`` skips
+    the MFCC CNN's rows (``features`` then has none) for when only musicnn listens.
+    """
+    import librosa
+
+    sr = settings.sample_rate
+    mel_basis = librosa.filters.mel(sr=sr, n_fft=settings.n_fft, n_mels=settings.n_mels)
+    frequencies = librosa.fft_frequencies(sr=sr, n_fft=settings.n_fft).astype(np.float32)
+    mel_parts, centroid_parts, contrast_parts = [], [], []
+    for magnitude in _magnitude_blocks(signal, settings):
+        mel_parts.append(mel_basis @ (magnitude * magnitude))
+        centroid_parts.append((frequencies @ magnitude) / np.maximum(magnitude.sum(axis=0), np.finfo(np.float32).tiny))
+        if settings.contrast_bands and model_rows:
+            contrast_parts.append(librosa.feature.spectral_contrast(
+                S=magnitude, sr=sr, n_fft=settings.n_fft, n_bands=settings.contrast_bands))
+    mel_db = librosa.power_to_db(np.concatenate(mel_parts, axis=1))
+    onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=settings.hop_length)
+    if not model_rows:
+        return Spectral(np.zeros((0, mel_db.shape[1]), np.float32), onset, np.concatenate(centroid_parts))
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
+    rows = [mfcc]
+    for order in range(1, settings.deltas + 1):
+        rows.append(librosa.feature.delta(mfcc, order=order, width=9, mode="nearest"))
+    if contrast_parts:
+        rows.append(np.concatenate(contrast_parts, axis=1))
+    return Spectral(np.concatenate(rows).astype(np.float32), onset, np.concatenate(centroid_parts))
+
+
+def slice_segments(signal: np.ndarray, features: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
+    """Cut the whole-signal feature matrix into segments that start every ``segment_seconds``."""
+    frames = settings.frames_per_segment
+    step = settings.segment_samples
+    # A segment whose samples are all in the signal may need up to two frames past the last one
+    # (130 frames span 3.02 s): repeat the edge frame rather than lose the segment.
+    features = np.pad(features, ((0, 0), (0, 2)), mode="edge")
+    starts = list(range(0, len(signal) - step + 1, step))
+    blocks, silent = [], []
+    threshold = 10 ** (settings.silence_dbfs / 20)
+    for start in starts:
+        first = round(start / settings.hop_length)
+        blocks.append(features[:, first : first + frames].T)
+        chunk = signal[start : start + step]
+        silent.append(float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < threshold)
+    start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
+    return Segments(
+        features=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, features.shape[0]), np.float32),
+        start_s=start_s,
+        end_s=np.minimum(start_s + settings.segment_seconds, duration_s),
+        silent=np.array(silent, dtype=bool),
+    )
+
+
+def extract_features(samples: np.ndarray, settings: FeatureSettings,
+                     model_rows: bool = True) -> tuple[np.ndarray, Spectral, Segments]:
+    """Signal (looped if short), its spectral features and its MFCC segments."""
+    signal = fit_to_segment(samples, settings)
+    spectral = spectral_features(signal, settings, model_rows)
+    segments = slice_segments(signal, spectral.features, settings, len(samples) / settings.sample_rate)
+    return signal, spectral, segments
+
+
+def mfcc_segments(samples: np.ndarray, settings: FeatureSettings) -> Segments:
+    """The model's input for a decoded clip: used by training and serving alike."""
+    return extract_features(samples, settings)[2]
+
+
+@dataclass
+class Analysis:
+    duration_s: float
+    analyzed_s: float
+    capped: bool  # True when the file is longer than what was analysed (MAX_ANALYSIS_SECONDS)
+    genre: str
+    confidence: float
+    genres: list[dict]
+    segments: list[dict]
+    tags: list[dict]  # the 50 MSD style tags, strongest first (empty when musicnn is off)
+    features: dict
+    model: dict
+    timing_ms: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class GenreClassifier:
+    """Loads the models once; ``analyze_file`` runs the whole pipeline for one file."""
+
+    def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS,
+                 decode_timeout_s: float = 60.0, musicnn_windows: int = DEFAULT_MUSICNN_WINDOWS,
+                 default_model: str | None = None, musicnn_threads: int = 1):
+        model_dir = Path(model_dir)
+        self.card = ModelCard.load(model_dir)
+        self.settings = FeatureSettings.from_dict(self.card.features)
+        self.predictor = load_predictor(model_dir, self.card)
+        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads) if musicnn_windows > 0 else None
+        self.musicnn_windows = int(musicnn_windows) if self.musicnn else 0
+        self.max_seconds = float(max_seconds)
+        self.decode_timeout_s = float(decode_timeout_s)
+        self.models = MODEL_NAMES if self.musicnn else ("mfcc_cnn",)
+        default_model = default_model or (self.musicnn.card.get("default_model") if self.musicnn else "mfcc_cnn")
+        if default_model not in self.models:
+            raise ValueError(f"default model {default_model!r} is not one of {self.models}")
+        self.default_model = default_model
+
+    @property
+    def genres(self) -> list[str]:
+        return self.card.genres
+
+    def warm_up(self) -> None:
+        """Compile librosa's numba code and the models' kernels now, not in the first request."""
+        rng = np.random.default_rng(0)
+        noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
+        # the ensemble (or the CNN alone when musicnn is off) runs every model and feature function
+        self.analyze_signal(noise, len(noise) / self.settings.sample_rate, self.models[-1])
+
+    def decode(self, path: str) -> tuple[np.ndarray, float]:
+        audio = decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
+        return audio.samples, audio.source_duration_s
+
+    def analyze_file(self, path: str, model: str | None = None) -> tuple[Analysis, np.ndarray]:
+        """Analyse one file; returns the result and the decoded signal (for the pictures)."""
+        started = time.perf_counter()
+        samples, source_s = self.decode(path)
+        decoded = time.perf_counter()
+        analysis = self.analyze_signal(samples, source_s, model)
+        analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
+        analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
+        return analysis, samples
+
+    def _musicnn(self, signal: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Genre probabilities per audible segment (from the nearest heard one), and the track's tags."""
+        heard = musicnn_features.spread(len(starts_s), self.musicnn_windows)
+        patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s[heard],
+                                           self.musicnn.card.get("input_level_dbfs"))
+        outputs = self.musicnn.network.run(patches)
+        probabilities = self.musicnn.head.predict(outputs[self.musicnn.card["embedding"]])
+        nearest = musicnn_features.nearest(len(starts_s), heard)
+        return probabilities[nearest], outputs["tags"].mean(axis=0), heard
+
+    def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
+        model = model or self.default_model
+        if model not in self.models:
+            raise ValueError(f"unknown model {model!r}; choose from {self.models}")
+        settings = self.settings
+        started = time.perf_counter()
+        duration_s = len(samples) / settings.sample_rate
+        signal, spectral, segments = extract_features(samples, settings, model_rows=model != "musicnn")
+        audible = ~segments.silent
+        if not audible.any():
+            raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")
+        summary = summary_features(signal, spectral, settings)
+        timing = {"features": _ms(time.perf_counter() - started)}
+        models_started = time.perf_counter()
+        tags, heard = [], []
+        if model != "musicnn":
+            probabilities = self.predictor.predict(segments.features[audible])
+        if self.musicnn:
+            clock = time.perf_counter()
+            musicnn_probabilities, tag_probabilities, heard = self._musicnn(signal, segments.start_s[audible])
+            timing["musicnn"] = _ms(time.perf_counter() - clock)
+            tags = [{"tag": self.musicnn.tags[i], "probability": round(float(tag_probabilities[i]), 4)}
+                    for i in np.argsort(-tag_probabilities)]
+            if model == "musicnn":
+                probabilities = musicnn_probabilities
+            elif model == "ensemble":
+                weight = float(self.musicnn.card.get("ensemble_weight", 0.5))
+                probabilities = weight * musicnn_probabilities + (1 - weight) * probabilities
+        timing["inference"] = _ms(time.perf_counter() - models_started)  # all models, musicnn included
+
+        track = probabilities.mean(axis=0)
+        track = track / track.sum()
+        order = np.argsort(-track)
+        genres = [{"genre": self.genres[i], "probability": round(float(track[i]), 4)} for i in order]
+        timeline = [
+            {
+                "start_s": round(float(start), 2),
+                "end_s": round(float(end), 2),
+                "genre": self.genres[int(np.argmax(p))],
+                "probability": round(float(np.max(p)), 4),
+            }
+            for start, end, p in zip(segments.start_s[audible], segments.end_s[audible], probabilities)
+        ]
+        return Analysis(
+            duration_s=round(float(max(source_duration_s, duration_s)), 2),
+            analyzed_s=round(duration_s, 2),
+            capped=bool(source_duration_s > duration_s + 0.5),
+            genre=genres[0]["genre"],
+            confidence=genres[0]["probability"],
+            genres=genres,
+            segments=timeline,
+            tags=tags,
+            features=summary,
+            model={"name": model, "version": self.card.version, "backend": self.predictor.backend,
+                   "musicnn_segments": len(heard)},
+            timing_ms=timing,
+        )
+
+
+def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSettings) -> dict:
+    """Tempo, spectral centroid, RMS and zero-crossing rate of the analysed audio."""
+    import librosa
+
+    # Tempo from at most TEMPO_WINDOW_S of onset envelope around the middle: the autocorrelation
+    # over a whole long song costs ~150 ms and says nothing more about its beat.
+    frames = int(TEMPO_WINDOW_S * settings.sample_rate / settings.hop_length)
+    onset = spectral.onset_envelope
+    middle = max(0, (len(onset) - frames) // 2)
+    tempo = librosa.feature.tempo(
+        onset_envelope=onset[middle : middle + frames], sr=settings.sample_rate, hop_length=settings.hop_length
+    )
+    signs = np.signbit(signal)
+    return {
+        "tempo_bpm": round(float(tempo[0]), 1),
+        "spectral_centroid_hz": round(float(np.mean(spectral.centroid_hz)), 1),
+        "rms": round(float(np.sqrt(np.dot(signal, signal) / len(signal))), 4),
+        "zero_crossing_rate": round(float(np.count_nonzero(signs[1:] != signs[:-1]) / (len(signal) - 1)), 4),
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
