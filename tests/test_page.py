@@ -263,12 +263,110 @@ def browser_errors(driver) -> list[str]:
     ]
 
 
+def store_result(analysis_dir: Path, result: dict, seconds: float = 6.0) -> str:
+    """Put a hand-made analysis in the server's store (with a short made-up signal for its
+    pictures), as an upload would; return its id for a shared link (/?analysis=<id>)."""
+    from genrelens.store import AnalysisStore
+
+    store = AnalysisStore(analysis_dir, max_bytes=1 << 30, ttl_s=7 * 24 * 3600)
+    analysis_id = store.new_id()
+    store.put(analysis_id, result, make_music(seconds))
+    return analysis_id
+
+
+def made_up_result(probabilities: dict[str, float], electronic: object = ..., seconds: float = 6.0) -> dict:
+    """A complete analysis in the shape the server stores, with the given genre probabilities and
+    electronic block (None: musicnn off; ...: no such key, as in results from before the block)."""
+    genres = sorted(({"genre": g, "probability": p} for g, p in probabilities.items()), key=lambda g: -g["probability"])
+    top = genres[0]
+    result = {
+        "filename": "made up.mp3", "duration_s": seconds, "analyzed_s": seconds, "capped": False,
+        "genre": top["genre"], "confidence": top["probability"], "genres": genres,
+        "segments": [{"start_s": float(t), "end_s": float(t + 3), "genre": top["genre"], "probability": top["probability"]}
+                     for t in range(0, int(seconds) - 2, 3)],
+        "tags": [{"tag": "electronic", "probability": 0.7}, {"tag": "dance", "probability": 0.5}],
+        "features": {"tempo_bpm": 124.0, "spectral_centroid_hz": 2100.0, "rms": 0.1, "zero_crossing_rate": 0.08},
+        "model": {"name": "ensemble", "version": "test", "backend": "test", "musicnn_segments": 2},
+        "timing_ms": {"decode": 10.0, "features": 20.0, "inference": 30.0, "total": 60.0},
+    }
+    if electronic is not ...:
+        result["electronic"] = electronic
+    return result
+
+
+# Shares of the 7 electronic styles and the nearest genres of Ishkur's guide, as the server sends them.
+ELECTRONIC_BLOCK = {
+    "styles": [{"style": s, "probability": p} for s, p in (
+        ("House", 0.61), ("Techno", 0.2), ("Downtempo", 0.08), ("Trance", 0.05), ("Breakbeat", 0.03),
+        ("Jungle", 0.02), ("Hardcore", 0.01))],
+    "nearest": [
+        {"genre": "deephouse", "name": "Deep House", "aka": "Jazz House", "decade": "90s", "style": "House",
+         "artist": "LARRY HEARD", "title": "CAN YOU FEEL IT", "year": 1986, "similarity": 0.83},
+        {"genre": "chicagohouse", "name": "Chicago House", "aka": "", "decade": "80s", "style": "House",
+         "artist": "LARRY HEARD aka MR. FINGERS", "title": "WASHING MACHINE", "year": None, "similarity": 0.79},
+        {"genre": "detroittechno", "name": "Detroit Techno", "aka": "", "decade": "80s", "style": "Techno",
+         "artist": "DJ RUSH", "title": "MY PALMS", "year": 1995, "similarity": 0.712},
+        {"genre": "acidhouse", "name": "Acid House", "aka": "Acid", "decade": "80s", "style": "House",
+         "artist": "PHUTURE", "title": "ACID TRAX", "year": 1987, "similarity": 0.7},
+        {"genre": "triphop", "name": "Trip Hop", "aka": "Bristol Sound", "decade": "90s", "style": "Downtempo",
+         "artist": "Massive Attack", "title": "Teardrop", "year": 1998, "similarity": 0.65},
+    ],
+}
+# What the page shows for each nearest entry: name (aka, decade), the track, the similarity.
+ELECTRONIC_NEAREST_SHOWN = [
+    ("Deep House (Jazz House, 90s)", "like Larry Heard – Can You Feel It (1986)", "83% similar"),
+    ("Chicago House (80s)", "like Larry Heard aka Mr. Fingers – Washing Machine", "79% similar"),
+    ("Detroit Techno (80s)", "like DJ Rush – My Palms (1995)", "71% similar"),
+    ("Acid House (Acid, 80s)", "like Phuture – Acid Trax (1987)", "70% similar"),
+    ("Trip Hop (Bristol Sound, 90s)", "like Massive Attack – Teardrop (1998)", "65% similar"),
+]
+OTHER_GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+
+
+def genre_shares(**leading: float) -> dict[str, float]:
+    """11 genre probabilities: the given ones, the rest shares the remainder evenly."""
+    rest = [g for g in OTHER_GENRES + ["electronic"] if g not in leading]
+    left = (1.0 - sum(leading.values())) / len(rest)
+    return {**leading, **{g: round(left, 4) for g in rest}}
+
+
+@contextmanager
+def stubbed_json(driver, responses: dict[str, object]) -> Iterator[None]:
+    """While inside, pages loaded in driver get these JSON bodies from fetch() for these paths
+    (e.g. {"/api/model": {...}}); every other request goes to the server as usual."""
+    source = (
+        "(() => { const stubs = " + json.dumps(responses) + ";"
+        " const realFetch = window.fetch.bind(window);"
+        " window.fetch = (input, init) => {"
+        "  const path = new URL(typeof input === 'string' ? input : input.url, location.href).pathname;"
+        "  if (!Object.prototype.hasOwnProperty.call(stubs, path)) return realFetch(input, init);"
+        "  return Promise.resolve(new Response(JSON.stringify(stubs[path]),"
+        "   {status: 200, headers: {'Content-Type': 'application/json'}}));"
+        " }; })();"
+    )
+    script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def css_rgb(hex_color: str) -> str:
+    n = int(hex_color.lstrip("#"), 16)
+    return f"rgb({n >> 16 & 255}, {n >> 8 & 255}, {n & 255})"
+
+
 # ----------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    analysis_dir = tmp_path_factory.mktemp("analyses")
+def analysis_dir(tmp_path_factory) -> Path:
+    """The server's analysis store: tests may put hand-made results there (see store_result)."""
+    return tmp_path_factory.mktemp("analyses")
+
+
+@pytest.fixture(scope="module")
+def server(analysis_dir) -> Iterator[str]:
     with serve_app({"ANALYSIS_DIR": str(analysis_dir)}) as base:
         yield base
 
@@ -595,6 +693,202 @@ def test_model_comparison_table(browser, server):
         ]
         marked = bool(row.find_elements(By.CSS_SELECTOR, ".default-badge"))
         assert marked == model["default"]
+    assert browser_errors(browser) == []
+
+
+def shown_styles(driver) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#electronic-styles .genre-row')].map(r => ({"
+        " style: r.dataset.style, probability: parseFloat(r.dataset.probability),"
+        " name: r.querySelector('.genre-name').textContent.trim(),"
+        " text: r.querySelector('.genre-pct').textContent.trim(),"
+        " label: r.querySelector('[role=progressbar]').getAttribute('aria-label'),"
+        " width: parseFloat(r.querySelector('.progress-bar').style.width),"
+        " color: r.querySelector('.progress-bar').style.backgroundColor}));"
+    )
+
+
+def shown_nearest(driver) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#electronic-nearest > li')].map(li => ({"
+        " genre: li.dataset.genre, name: li.querySelector('.nearest-name').textContent.trim(),"
+        " track: (li.querySelector('.nearest-track > span:last-child') || {textContent: ''}).textContent.trim(),"
+        " similarity: li.querySelector('.nearest-sim').textContent.trim()}));"
+    )
+
+
+def test_electronic_styles_card_when_electronic_leads(browser, server, analysis_dir, genre_book):
+    result = made_up_result(genre_shares(electronic=0.58, disco=0.2, pop=0.1), ELECTRONIC_BLOCK)
+    analysis_id = store_result(analysis_dir, result)
+    browser.get(f"{server}/?analysis={analysis_id}")
+    assert wait_for_result(browser) == analysis_id
+    card = browser.find_element(By.ID, "electronic")
+    assert card.is_displayed()
+    assert card.find_element(By.ID, "electronic-title").text == "Electronic styles"
+
+    # the 7 styles as bars, high to low, coloured as genres.json says (when it says)
+    book_styles = (genre_book.get("electronic") or {}).get("styles") or {}
+    styles = shown_styles(browser)
+    assert [s["style"] for s in styles] == [s["style"] for s in ELECTRONIC_BLOCK["styles"]]
+    assert len(styles) == 7
+    for shown, given in zip(styles, ELECTRONIC_BLOCK["styles"]):
+        name = book_styles.get(given["style"], {}).get("name", given["style"])
+        assert shown["name"] == shown["label"] == name
+        assert shown["text"] == f"{given['probability'] * 100:.1f}%"
+        assert shown["width"] == pytest.approx(given["probability"] * 100, abs=0.01)
+        if given["style"] in book_styles:
+            assert shown["color"] == css_rgb(book_styles[given["style"]]["color"])
+        else:
+            assert shown["color"], "a style without a colour in genres.json gets none"
+
+    # the top style described, its artists linked; the guide linked
+    about = browser.find_element(By.ID, "electronic-about")
+    guide = browser.find_element(By.ID, "electronic-guide")
+    house = book_styles.get("House")
+    if house:
+        assert about.is_displayed()
+        assert house["description"] in about.text
+        links = about.find_elements(By.CSS_SELECTOR, "a.artist-link")
+        assert [a.get_attribute("href") for a in links] == [a["url"] for a in house["artists"]]
+    else:
+        assert not about.is_displayed()
+    book_guide = (genre_book.get("electronic") or {}).get("guide")
+    if book_guide:
+        link = guide.find_element(By.TAG_NAME, "a")
+        assert link.get_attribute("href") == book_guide["url"]
+        assert book_guide["name"] in link.text
+    else:
+        assert not guide.is_displayed()
+
+    # the nearest genres of the guide: name (aka, decade), the track in title case, the similarity
+    nearest = shown_nearest(browser)
+    assert [n["genre"] for n in nearest] == [n["genre"] for n in ELECTRONIC_BLOCK["nearest"]]
+    assert [(n["name"], n["track"], n["similarity"]) for n in nearest] == ELECTRONIC_NEAREST_SHOWN
+    assert browser.find_element(By.ID, "electronic-nearest-title").text == "Closest genres in Ishkur's guide"
+    assert browser.find_element(By.ID, "electronic-nearest").get_attribute("aria-labelledby") == "electronic-nearest-title"
+
+    # the rest of the result is there as usual, for 11 genres
+    assert_bars_match(browser, {**result, "id": analysis_id})
+    assert browser.find_element(By.ID, "top-genre").text == genre_book.get("electronic", {}).get("name", "Electronic")
+    assert browser_errors(browser) == []
+
+
+@pytest.mark.parametrize(("shares", "electronic", "shown"), [
+    ({"electronic": 0.25, "rock": 0.4}, ELECTRONIC_BLOCK, True),  # second, with more than 15%
+    ({"electronic": 0.15, "rock": 0.3, "pop": 0.2}, ELECTRONIC_BLOCK, True),  # third, exactly 15%
+    ({"electronic": 0.12, "rock": 0.5, "pop": 0.2}, ELECTRONIC_BLOCK, False),  # third, under 15%
+    ({"electronic": 0.16, "rock": 0.3, "pop": 0.2, "disco": 0.18}, ELECTRONIC_BLOCK, False),  # fourth
+    ({"rock": 0.6, "pop": 0.2}, ELECTRONIC_BLOCK, False),  # not leading at all
+    ({"electronic": 0.7}, None, False),  # leads, but musicnn was off: no block
+    ({"electronic": 0.7}, ..., False),  # leads, but a result from before the block
+], ids=["second", "third-at-15", "third-under-15", "fourth", "rock", "block-null", "block-absent"])
+def test_electronic_styles_card_only_when_electronic_leads(browser, server, analysis_dir, shares, electronic, shown):
+    analysis_id = store_result(analysis_dir, made_up_result(genre_shares(**shares), electronic))
+    browser.get(f"{server}/?analysis={analysis_id}")
+    assert wait_for_result(browser) == analysis_id
+    assert browser.find_element(By.ID, "electronic").is_displayed() == shown
+    assert len(shown_styles(browser)) == (7 if shown else 0)
+    assert len(shown_nearest(browser)) == (5 if shown else 0)
+    assert browser_errors(browser) == []
+
+
+def test_electronic_styles_card_without_a_style_guide(browser, server, analysis_dir, genre_book):
+    """genres.json without the electronic entry: the card still shows, with fallback colours and names."""
+    book = {k: v for k, v in genre_book.items() if k != "electronic"}
+    analysis_id = store_result(analysis_dir, made_up_result(genre_shares(electronic=0.5), ELECTRONIC_BLOCK))
+    with stubbed_json(browser, {"/api/genres": book}):
+        browser.get(f"{server}/?analysis={analysis_id}")
+        assert wait_for_result(browser) == analysis_id
+    assert browser.find_element(By.ID, "electronic").is_displayed()
+    styles = shown_styles(browser)
+    assert [s["name"] for s in styles] == [s["style"] for s in ELECTRONIC_BLOCK["styles"]]
+    assert len({s["color"] for s in styles}) == 7, "the fallback colours tell the styles apart"
+    assert not browser.find_element(By.ID, "electronic-about").is_displayed()
+    assert not browser.find_element(By.ID, "electronic-guide").is_displayed()
+    assert [n["name"] for n in shown_nearest(browser)] == [n[0] for n in ELECTRONIC_NEAREST_SHOWN]
+    assert browser_errors(browser) == []
+
+
+GENERALISATION_FIGURES = {
+    "electronic": {"recall_test": 0.93, "tracks_test": 120, "false_positive_rate_test": 0.03,
+                   "non_electronic_tracks_test": 179, "reencoded_gtzan_called_electronic": 0.02},
+    "styles": {"test": {"track_accuracy": 0.74, "macro_f1": 0.7, "tracks": 130}},
+    "cross_source": {"unseen_style_called_electronic": 0.9, "hiphop_other_source": 0.8, "disco_other_source": 0.5,
+                     "rock_family_other_source": 0.6},
+    "test_gtzan10": {"track_accuracy": 0.8, "tracks": 179},
+}
+
+
+def shown_figures(driver) -> list[dict]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#model-electronic-list .figure-row')].map(r => ({"
+        " figure: r.dataset.figure, label: r.querySelector('dt').textContent.trim(),"
+        " value: r.querySelector('.figure-value').textContent.trim(),"
+        " note: (r.querySelector('.figure-note') || {textContent: ''}).textContent.trim()}));"
+    )
+
+
+def test_model_section_shows_electronic_figures(browser, server):
+    status, card = get_json(f"{server}/api/model")
+    assert status == 200, card
+    # as served: the card is there exactly when the default model's metrics have such figures
+    browser.get(f"{server}/")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "model-stats").text.strip() != "")
+    has_figures = any(k in (card.get("metrics") or {}) for k in GENERALISATION_FIGURES)
+    assert browser.find_element(By.ID, "model-electronic").is_displayed() == has_figures
+
+    # every figure, hand-fed
+    fed = {**card, "metrics": {**(card.get("metrics") or {}), **GENERALISATION_FIGURES}}
+    with stubbed_json(browser, {"/api/model": fed}):
+        browser.get(f"{server}/")
+        block = browser.find_element(By.ID, "model-electronic")
+        WebDriverWait(browser, 30).until(lambda d: block.is_displayed())
+    assert block.find_element(By.TAG_NAME, "h3").text == "Electronic music and generalisation"
+    figures = shown_figures(browser)
+    assert [(f["figure"], f["value"]) for f in figures] == [
+        ("electronic.recall_test", "93.0%"),
+        ("electronic.false_positive_rate_test", "3.0%"),
+        ("electronic.reencoded_gtzan_called_electronic", "2.0%"),
+        ("styles.test.track_accuracy", "74.0%"),
+        ("cross_source.unseen_style_called_electronic", "90.0%"),
+        ("cross_source.hiphop_other_source", "80.0%"),
+        ("cross_source.disco_other_source", "50.0%"),
+        ("cross_source.rock_family_other_source", "60.0%"),
+        ("test_gtzan10.track_accuracy", "80.0%"),
+    ]
+    by_key = {f["figure"]: f for f in figures}
+    assert by_key["electronic.recall_test"]["label"] == "Electronic tracks called electronic (artist-disjoint test)"
+    assert by_key["electronic.recall_test"]["note"] == "120 tracks"
+    assert by_key["electronic.false_positive_rate_test"]["label"] == "Non-electronic test tracks called electronic"
+    assert by_key["electronic.false_positive_rate_test"]["note"] == "179 tracks · lower is better"
+    assert by_key["styles.test.track_accuracy"]["label"] == "Electronic style accuracy (7 styles, artist-disjoint test)"
+    assert by_key["styles.test.track_accuracy"]["note"] == "130 tracks · macro-F1 0.70"
+    assert by_key["test_gtzan10.track_accuracy"]["label"] == "The 10 GTZAN genres (test tracks)"
+    assert all(f["label"] for f in figures)
+    # the usual tiles are still there
+    track_acc = (card.get("metrics") or {}).get("test", {}).get("track_accuracy")
+    if isinstance(track_acc, (int, float)):
+        assert f"{track_acc * 100:.1f}%" in browser.find_element(By.ID, "model-stats").text
+    assert browser_errors(browser) == []
+
+    # only some figures: the others are left out, not shown empty
+    some = {"electronic": {"recall_test": 0.5}, "test_gtzan10": {"track_accuracy": 0.81}}
+    fed = {**card, "metrics": {**{k: v for k, v in (card.get("metrics") or {}).items()
+                                  if k not in GENERALISATION_FIGURES}, **some}}
+    with stubbed_json(browser, {"/api/model": fed}):
+        browser.get(f"{server}/")
+        block = browser.find_element(By.ID, "model-electronic")
+        WebDriverWait(browser, 30).until(lambda d: block.is_displayed())
+    assert [(f["figure"], f["value"], f["note"]) for f in shown_figures(browser)] == [
+        ("electronic.recall_test", "50.0%", ""), ("test_gtzan10.track_accuracy", "81.0%", "")]
+
+    # none: no card
+    fed = {**card, "metrics": {k: v for k, v in (card.get("metrics") or {}).items() if k not in GENERALISATION_FIGURES}}
+    with stubbed_json(browser, {"/api/model": fed}):
+        browser.get(f"{server}/")
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "model-stats").text.strip() != "")
+    assert not browser.find_element(By.ID, "model-electronic").is_displayed()
+    assert shown_figures(browser) == []
     assert browser_errors(browser) == []
 
 

@@ -3,8 +3,8 @@ import { ApiError, apiUrl, getJSON, uploadFile } from './api.js';
 import { bytes, pct } from './format.js';
 import { initModel, renderModelChoice } from './model.js';
 import {
-  GenreBook, PictureLoader, loadImage, renderBars, renderFeatures, renderGuide, renderLegend, renderStrip, renderSummary,
-  renderTags,
+  GenreBook, PictureLoader, loadImage, renderBars, renderElectronic, renderFeatures, renderGuide, renderLegend, renderStrip,
+  renderSummary, renderTags,
 } from './results.js';
 
 const $ = (id) => document.getElementById(id);
@@ -54,6 +54,15 @@ const els = {
   tagsBlock: $('tags-block'),
   tags: $('style-tags'),
   guide: $('genre-guide'),
+  electronic: {
+    card: $('electronic'),
+    stylesBlock: $('electronic-styles-block'),
+    styles: $('electronic-styles'),
+    about: $('electronic-about'),
+    nearestBlock: $('electronic-nearest-block'),
+    nearest: $('electronic-nearest'),
+    guide: $('electronic-guide'),
+  },
   features: $('features'),
   announcer: $('announcer'),
   featuresModel: $('features-model'),
@@ -298,6 +307,7 @@ async function showResult(data, file, gen) {
   renderSummary(data, book, els);
   renderBars(data, book, els.bars);
   renderTags(data, els.tagsBlock, els.tags);
+  renderElectronic(data, book, els.electronic);
   renderGuide(data, book, els.guide);
   renderLegend(data, book, els.legend);
   renderFeatures(data, els.features, els.featuresModel);
@@ -398,6 +408,8 @@ initModel({
   statsCaption: $('model-stats-caption'),
   compare: $('model-compare'),
   compareRows: $('model-compare-rows'),
+  electronic: $('model-electronic'),
+  electronicList: $('model-electronic-list'),
   footer: $('footer-model'),
   gallery: $('model-gallery'),
   galleryEmpty: $('model-gallery-empty'),

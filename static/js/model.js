@@ -17,7 +17,52 @@ export function modelsOf(card) {
   return Array.isArray(card?.models) ? card.models.filter((m) => m && typeof m.name === 'string' && m.name) : [];
 }
 
-export async function initModel({ stats, statsCaption, compare, compareRows, footer, gallery, galleryEmpty }) {
+// The optional electronic and cross-collection figures of the default model's metrics, in the order shown.
+// `value` and `count` are paths into card.metrics; `lower` marks figures where less is better.
+const GENERALISATION = [
+  { value: ['electronic', 'recall_test'], count: ['electronic', 'tracks_test'],
+    label: 'Electronic tracks called electronic (artist-disjoint test)' },
+  { value: ['electronic', 'false_positive_rate_test'], count: ['electronic', 'non_electronic_tracks_test'], lower: true,
+    label: 'Non-electronic test tracks called electronic' },
+  { value: ['electronic', 'reencoded_gtzan_called_electronic'], lower: true,
+    label: 'GTZAN test tracks re-encoded like the electronic clips, called electronic' },
+  { value: ['styles', 'test', 'track_accuracy'], count: ['styles', 'test', 'tracks'], f1: ['styles', 'test', 'macro_f1'],
+    label: 'Electronic style accuracy (7 styles, artist-disjoint test)' },
+  { value: ['cross_source', 'unseen_style_called_electronic'],
+    label: 'Electronic styles never trained on, still called electronic' },
+  { value: ['cross_source', 'hiphop_other_source'], label: 'Hip-hop from another collection, called hip-hop' },
+  { value: ['cross_source', 'disco_other_source'], label: 'Disco from another collection, called disco' },
+  { value: ['cross_source', 'rock_family_other_source'], label: 'Rock-family clips from another collection, called rock' },
+  { value: ['test_gtzan10', 'track_accuracy'], count: ['test_gtzan10', 'tracks'],
+    label: 'The 10 GTZAN genres (test tracks)' },
+];
+
+const at = (obj, path) => path.reduce((o, key) => (o && typeof o === 'object' ? o[key] : undefined), obj);
+
+/** The "Electronic music and generalisation" card: the figures present, each with a plain label; hidden if none. */
+export function renderGeneralisation(metrics, card, list) {
+  const rows = [];
+  for (const f of GENERALISATION) {
+    const value = at(metrics, f.value);
+    if (!isNum(value)) continue;
+    const count = f.count ? at(metrics, f.count) : undefined;
+    const f1 = f.f1 ? at(metrics, f.f1) : undefined;
+    const notes = [];
+    if (isNum(count)) notes.push(`${count} track${count === 1 ? '' : 's'}`);
+    if (isNum(f1)) notes.push(`macro-F1 ${f1.toFixed(2)}`);
+    if (f.lower) notes.push('lower is better');
+    rows.push(h('div', { class: 'figure-row', dataset: { figure: f.value.join('.'), value: String(value) } },
+      h('dt', { class: 'figure-label', text: f.label }),
+      h('dd', { class: 'figure-value font-monospace', text: pct(value) }),
+      notes.length ? h('dd', { class: 'figure-note', text: notes.join(' · ') }) : null));
+  }
+  list.replaceChildren(...rows);
+  card.hidden = rows.length === 0;
+}
+
+export async function initModel({
+  stats, statsCaption, compare, compareRows, electronic, electronicList, footer, gallery, galleryEmpty,
+}) {
   loadGallery(gallery, galleryEmpty);
   let card;
   try {
@@ -42,6 +87,7 @@ export async function initModel({ stats, statsCaption, compare, compareRows, foo
     statsCaption.textContent = `The default model, ${modelLabel(card.name)}, on the test split:`;
     statsCaption.hidden = false;
   }
+  if (electronic && electronicList) renderGeneralisation(card?.metrics, electronic, electronicList);
   renderComparison(models, compare, compareRows);
   const name = [card?.name, card?.version].filter(Boolean).join(' ');
   const n = Array.isArray(card?.genres) ? card.genres.length : null;

@@ -6,6 +6,15 @@ import { clock, duration, h, isNum, modelLabel, ms, pct, rgba, textOn } from './
 const FALLBACK_COLORS = ['#4f8ef7', '#f0cc5a', '#e07b39', '#d45ad8', '#a07cff', '#2bb3a3', '#a3adb8', '#ff7aa8', '#3fbf5f', '#e5484d'];
 const GUIDE_COUNT = 3;
 const TAG_COUNT = 8;
+export const ELECTRONIC = 'electronic';
+// The electronic styles card shows when electronic is the top genre, or in the top three with at least this share.
+const ELECTRONIC_RANK = 3;
+const ELECTRONIC_MIN_SHARE = 0.15;
+// Used when genres.json has no colour for a style.
+const STYLE_COLORS = {
+  Trance: '#9db4ff', House: '#f5a65b', Breakbeat: '#ef6f6c', Downtempo: '#5fc9b3',
+  Techno: '#5b8def', Jungle: '#7ccf5a', Hardcore: '#d06ad8',
+};
 
 /** Colours and display names for genres, from GET /api/genres, with fallbacks for unknown names. */
 export class GenreBook {
@@ -24,6 +33,31 @@ export class GenreBook {
     if (typeof name === 'string' && name) return name;
     const s = String(genre ?? '').replace(/[_-]+/g, ' ');
     return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  /** What genres.json says about one electronic style ("House", ...), or null. */
+  style(name) {
+    const styles = this.entry(ELECTRONIC)?.styles;
+    const e = styles && typeof styles === 'object' ? styles[name] : null;
+    return e && typeof e === 'object' ? e : null;
+  }
+
+  styleLabel(name) {
+    const label = this.style(name)?.name;
+    return typeof label === 'string' && label ? label : String(name ?? '');
+  }
+
+  styleColor(name) {
+    const c = this.style(name)?.color;
+    if (typeof c === 'string' && /^#[0-9a-f]{6}$/i.test(c)) return c;
+    return STYLE_COLORS[name] || this.color(`style:${name}`);
+  }
+
+  /** The guide the electronic details come from: {name, url} with an http(s) url, or null. */
+  electronicGuide() {
+    const g = this.entry(ELECTRONIC)?.guide;
+    if (!g || typeof g !== 'object' || typeof g.url !== 'string' || !/^https?:\/\//i.test(g.url)) return null;
+    return { name: typeof g.name === 'string' && g.name ? g.name : 'the guide', url: g.url };
   }
 
   color(genre) {
@@ -71,25 +105,36 @@ export function renderSummary(data, book, els) {
   els.result.style.setProperty('--genre-glow', rgba(color, 0.18));
 }
 
+/** One labelled percentage bar (a genre or a style), as in the "All genres" list. */
+function probabilityRow(dataset, label, color, probability, top) {
+  const value = isNum(probability) ? probability * 100 : 0;
+  const bar = h('div', { class: 'progress-bar' });
+  bar.style.width = `${Math.max(0, Math.min(100, value))}%`;
+  bar.style.backgroundColor = color;
+  return h('li', { class: `genre-row${top ? ' is-top' : ''}`, dataset: { ...dataset, probability: String(probability) } },
+    h('div', { class: 'genre-row-head' },
+      h('span', { class: 'genre-name' }, swatch(color), label),
+      h('span', { class: 'genre-pct font-monospace', text: pct(probability) })),
+    h('div', {
+      class: 'progress genre-progress', role: 'progressbar',
+      'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100',
+      'aria-valuenow': value.toFixed(1), 'aria-valuetext': pct(probability),
+    }, bar));
+}
+
+/** Artists as a list, linked to their Wikipedia page when genres.json gives one. */
+function artistList(artists) {
+  return h('ul', { class: 'artists list-unstyled mb-0' },
+    artists.filter((a) => a && a.name).map((a) => h('li', {},
+      a.url
+        ? h('a', { href: a.url, target: '_blank', rel: 'noopener noreferrer', class: 'artist-link' },
+          a.name, h('span', { class: 'visually-hidden', text: ' (Wikipedia, opens in a new tab)' }))
+        : a.name)));
+}
+
 export function renderBars(data, book, list) {
-  list.replaceChildren();
-  sortedGenres(data).forEach((g, i) => {
-    const color = book.color(g.genre);
-    const value = isNum(g.probability) ? g.probability * 100 : 0;
-    const bar = h('div', { class: 'progress-bar' });
-    bar.style.width = `${Math.max(0, Math.min(100, value))}%`;
-    bar.style.backgroundColor = color;
-    const row = h('li', { class: `genre-row${i === 0 ? ' is-top' : ''}`, dataset: { genre: g.genre, probability: String(g.probability) } },
-      h('div', { class: 'genre-row-head' },
-        h('span', { class: 'genre-name' }, swatch(color), book.label(g.genre)),
-        h('span', { class: 'genre-pct font-monospace', text: pct(g.probability) })),
-      h('div', {
-        class: 'progress genre-progress', role: 'progressbar',
-        'aria-label': book.label(g.genre), 'aria-valuemin': '0', 'aria-valuemax': '100',
-        'aria-valuenow': value.toFixed(1), 'aria-valuetext': pct(g.probability),
-      }, bar));
-    list.append(row);
-  });
+  list.replaceChildren(...sortedGenres(data).map((g, i) =>
+    probabilityRow({ genre: g.genre }, book.label(g.genre), book.color(g.genre), g.probability, i === 0)));
 }
 
 export function renderGuide(data, book, container) {
@@ -113,12 +158,7 @@ export function renderGuide(data, book, container) {
       }
       if (Array.isArray(info.artists) && info.artists.length) {
         body.append(h('h4', { class: 'guide-label', text: 'Artists to start with' }),
-          h('ul', { class: 'artists list-unstyled mb-0' },
-            info.artists.map((a) => h('li', {},
-              a.url
-                ? h('a', { href: a.url, target: '_blank', rel: 'noopener noreferrer', class: 'artist-link' },
-                  a.name, h('span', { class: 'visually-hidden', text: ' (Wikipedia, opens in a new tab)' }))
-                : a.name))));
+          artistList(info.artists));
       }
     } else {
       body.append(h('p', { class: 'text-body-secondary mb-0', text: 'No guide for this genre yet.' }));
@@ -127,6 +167,110 @@ export function renderGuide(data, book, container) {
     card.style.setProperty('--genre-color', color);
     container.append(h('div', { class: 'col-12 col-md-6 col-lg-4' }, card));
   }
+}
+
+/** Is electronic among the leading genres: the top one, or in the top three with a real share? */
+export function electronicLeads(data) {
+  const ranked = sortedGenres(data);
+  const i = ranked.findIndex((g) => g.genre === ELECTRONIC);
+  if (i < 0) return false;
+  if (i === 0 || data?.genre === ELECTRONIC) return true;
+  return i < ELECTRONIC_RANK && isNum(ranked[i].probability) && ranked[i].probability >= ELECTRONIC_MIN_SHARE;
+}
+
+// Vowel-less words that are abbreviations, not acronyms: these get title case too.
+const NOT_ACRONYMS = new Set(['MR', 'MRS', 'DR', 'JR', 'ST', 'VS']);
+
+/**
+ * "LARRY HEARD feat. X" -> "Larry Heard feat. X": names the guide wrote in capitals, in title case.
+ * Only the case changes, never the spelling. Text mostly in lower case is shown as given, and so are
+ * words with a lower-case letter ("feat.", "UFOs"), short words without vowels (DJ, MC, KLF), words
+ * with digits (SL2) and Roman numerals (II, IV).
+ */
+export function titleCase(text) {
+  const s = String(text ?? '');
+  const upper = (s.match(/\p{Lu}/gu) || []).length;
+  const lower = (s.match(/\p{Ll}/gu) || []).length;
+  if (upper <= lower) return s;
+  return s.replace(/[\p{L}\p{N}'’]+/gu, (word) => {
+    if (/\p{Ll}/u.test(word) || /\p{N}/u.test(word) || /^[IVX]{2,}$/.test(word)) return word;
+    if (word.length <= 5 && !/[AEIOUYÀ-ÖØ-Ý]/.test(word) && !NOT_ACRONYMS.has(word)) return word;
+    const low = word.toLowerCase();
+    return low.charAt(0).toUpperCase() + low.slice(1);
+  });
+}
+
+/** "like Larry Heard – Can You Feel It (1986)"; '' when the entry names no track. */
+function likeTrack(n) {
+  const artist = typeof n.artist === 'string' ? titleCase(n.artist.trim()) : '';
+  const title = typeof n.title === 'string' ? titleCase(n.title.trim()) : '';
+  const track = [artist, title].filter(Boolean).join(' – ');
+  if (!track) return '';
+  return `like ${track}${isNum(n.year) ? ` (${n.year})` : ''}`;
+}
+
+/**
+ * The electronic styles card: the 7 styles as bars, the top style described, and the genres of
+ * Ishkur's guide that sound closest. Shown only when electronic leads and the analysis has the block.
+ */
+export function renderElectronic(data, book, els) {
+  const block = data?.electronic && typeof data.electronic === 'object' ? data.electronic : null;
+  const styles = (Array.isArray(block?.styles) ? block.styles : [])
+    .filter((s) => s && typeof s.style === 'string' && isNum(s.probability))
+    .sort((a, b) => b.probability - a.probability);
+  const nearest = (Array.isArray(block?.nearest) ? block.nearest : [])
+    .filter((n) => n && (typeof n.name === 'string' || typeof n.genre === 'string'));
+  for (const el of [els.styles, els.about, els.nearest, els.guide]) el.replaceChildren();
+  const show = Boolean(block) && electronicLeads(data) && (styles.length > 0 || nearest.length > 0);
+  els.card.hidden = !show;
+  if (!show) return;
+  els.card.style.setProperty('--electronic-color', book.color(ELECTRONIC));
+
+  els.stylesBlock.hidden = styles.length === 0;
+  els.styles.append(...styles.map((s, i) =>
+    probabilityRow({ style: s.style }, book.styleLabel(s.style), book.styleColor(s.style), s.probability, i === 0)));
+
+  const top = styles[0];
+  const info = top ? book.style(top.style) : null;
+  if (info && (info.description || info.artists?.length)) {
+    els.about.append(h('h4', { class: 'h6 mb-1' }, 'About ', book.styleLabel(top.style)));
+    if (info.description) els.about.append(h('p', { class: 'small mb-2', text: info.description }));
+    if (Array.isArray(info.artists) && info.artists.length) {
+      els.about.append(h('h5', { class: 'guide-label mt-2', text: 'Artists to start with' }), artistList(info.artists));
+    }
+  }
+  els.about.hidden = els.about.childElementCount === 0;
+
+  els.nearestBlock.hidden = nearest.length === 0;
+  els.nearest.append(...nearest.map((n) => {
+    const name = typeof n.name === 'string' && n.name ? n.name : book.label(n.genre);
+    const facts = [n.aka, n.decade].filter((x) => typeof x === 'string' && x.trim()).join(', ');
+    const track = likeTrack(n);
+    const style = typeof n.style === 'string' && n.style ? n.style : null;
+    const chip = style ? h('span', { class: 'style-chip', text: book.styleLabel(style) }) : null;
+    if (chip) chip.style.setProperty('--style-color', book.styleColor(style));
+    const dataset = { genre: n.genre ?? '', style: style ?? '', similarity: String(n.similarity) };
+    const item = h('li', { class: 'nearest-item', dataset },
+      h('div', { class: 'nearest-head' },
+        h('span', { class: 'nearest-name' },
+          h('span', { class: 'fw-semibold', text: name }),
+          facts ? h('span', { class: 'nearest-facts text-body-secondary', text: ` (${facts})` }) : null),
+        h('span', { class: 'nearest-sim font-monospace' },
+          pct(n.similarity, 0), h('span', { class: 'nearest-sim-label', text: ' similar' }))),
+      track || chip
+        ? h('div', { class: 'nearest-track small text-body-secondary' }, chip, track ? h('span', { text: track }) : null)
+        : null);
+    if (style) item.style.setProperty('--style-color', book.styleColor(style));
+    return item;
+  }));
+
+  const guide = book.electronicGuide();
+  if (guide) {
+    const link = h('a', { href: guide.url, target: '_blank', rel: 'noopener noreferrer', class: 'artist-link' },
+      guide.name, h('span', { class: 'visually-hidden', text: ' (opens in a new tab)' }));
+    els.guide.append('Genres and reference tracks from ', link, '.');
+  }
+  els.guide.hidden = !guide;
 }
 
 export function renderLegend(data, book, list) {
