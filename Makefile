@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 DATA_DIR ?= ../shared/data/gtzan
+ELECTRONIC_DIR ?= ../shared/data/ishkur
 SELECTION_DIR := .cache/mfcc_train_only
 
 .PHONY: run test train musicnn evaluate vendor system-deps clean
@@ -15,20 +16,22 @@ test: $(VENV)/.dev vendor
 	$(BIN)/python -m pytest
 
 # The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
-# the musicnn conversion, then the head on musicnn's embeddings (chooses the served default).
+# the musicnn conversion, then the heads on musicnn's outputs (they choose the served default).
 train: $(VENV)/.dev
-	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --fit-on train --out-dir $(SELECTION_DIR) \
-		--metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt --no-robustness
-	$(BIN)/python -m training.train --data-dir $(DATA_DIR)
+	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
+		--out-dir $(SELECTION_DIR) --metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt \
+		--no-robustness --epochs 40
+	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR)
 	$(BIN)/python -m training.convert_musicnn
-	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --mfcc-valid-dir $(SELECTION_DIR)
+	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
+		--mfcc-valid-dir $(SELECTION_DIR)
 
 # Download musicnn 0.1.0, port its MSD checkpoint, check it against the original, export LiteRT.
 musicnn: $(VENV)/.dev
 	$(BIN)/python -m training.convert_musicnn
 
 evaluate: $(VENV)/.dev
-	$(BIN)/python -m training.evaluate --data-dir $(DATA_DIR)
+	$(BIN)/python -m training.evaluate --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -39,6 +39,42 @@ def clicks(seconds: float, sr: int = SR, bpm: float = 120, seed: int = 2) -> np.
     return out.clip(-1, 1)
 
 
+def pad(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A slow swelling saw-tooth pad: a 'downtempo' stand-in."""
+    t = np.arange(int(seconds * sr)) / sr
+    hz = 110 * 2 ** (np.random.default_rng(seed).integers(0, 7) / 12)
+    saw = sum(np.sin(2 * np.pi * hz * k * t) / k for k in range(1, 8))
+    return (0.25 * saw * (0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t))).astype(np.float32)
+
+
+def four_on_the_floor(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A kick on every beat at 125 BPM with an off-beat hat: a 'house' stand-in."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sr), np.float32)
+    n = int(0.15 * sr)
+    kick = np.sin(2 * np.pi * np.cumsum(np.linspace(150, 45, n)) / sr) * np.exp(-np.linspace(0, 6, n))
+    hat = rng.standard_normal(int(0.03 * sr)) * np.exp(-np.linspace(0, 9, int(0.03 * sr)))
+    beat = int(sr * 60 / 125)
+    for start in range(0, len(out) - n, beat):
+        out[start : start + n] += 0.7 * kick
+        hat_at = start + beat // 2
+        out[hat_at : hat_at + len(hat)] += 0.2 * hat[: len(out) - hat_at]
+    return out.clip(-1, 1)
+
+
+def piano(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A melody of decaying piano-like notes (harmonics fading faster the higher they are): acoustic, not electronic."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    out = np.zeros_like(t)
+    for start in np.arange(0, seconds - 1, 0.5):
+        hz = 261.6 * 2 ** (rng.choice([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+        on = t >= start
+        tt = t[on] - start
+        out[on] += 0.2 * sum(np.sin(2 * np.pi * hz * k * tt) * np.exp(-tt * (2 + k)) / k ** 1.5 for k in range(1, 7))
+    return out.clip(-1, 1).astype(np.float32)
+
+
 def write_audio(path: Path, signal: np.ndarray, sr: int = SR, channels: int = 1, bitrate: str | None = None,
                 out_sr: int | None = None) -> Path:
     """Encode with real ffmpeg (through pydub's export); the format comes from the file extension."""

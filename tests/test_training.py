@@ -7,13 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import ROOT, chord, clicks, make_app, noise, upload, write_audio
+from conftest import ROOT, chord, clicks, four_on_the_floor, make_app, noise, pad, upload, write_audio
 from genrelens.models import ModelCard, load_predictor
 from genrelens.pipeline import FeatureSettings
 from training import feature_cache
 from training.dataset import scan
 
 GENRES = {"beats": clicks, "noise": noise, "tones": chord}
+ALL_GENRES = sorted([*GENRES, "electronic"])  # with the guide-style folder below
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +29,35 @@ def dataset(tmp_path_factory):
     return root
 
 
+# A guide-style electronic folder: <type>/<genre>/<nnnn>.mp3 with INDEX.csv and genres.csv
+ELECTRONIC = {("House", "techhouse"): four_on_the_floor, ("Downtempo", "ambienttechno"): pad}
+
+
 @pytest.fixture(scope="module")
-def trained(dataset, tmp_path_factory):
+def electronic_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tinyguide")
+    rows, splits = [], ["train", "train", "train", "valid", "test"]
+    for (style, genre), make in ELECTRONIC.items():
+        (root / style.lower() / genre).mkdir(parents=True)
+        for clip, split in enumerate(splits, 1):
+            name = f"{style.lower()}/{genre}/{clip:04d}.mp3"
+            write_audio(root / name, make(7.0, seed=clip), bitrate="48k")
+            rows.append(f"{name},{style},{genre},,,90s,ARTIST {genre.upper()} {clip},TRACK {clip},{1990 + clip},7.0,{split},,")
+    (root / "INDEX.csv").write_text("file,type,genre,genre_aka,scene,decade,artist,title,year,duration_s,split,source_swf,"
+                                    "source_commit\n" + "\n".join(rows) + "\n")
+    (root / "genres.csv").write_text("genre,node,title,aka,type,scene,decade\n"
+                                     "techhouse,Tech,Tech House,,House,,90s\nambienttechno,Ambient,Ambient Techno,Ambient,Downtempo,,90s\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, electronic_dir, tmp_path_factory):
     from training.train import main
 
     out = tmp_path_factory.mktemp("tinymodel")
-    main(["--data-dir", str(dataset), "--out-dir", str(out / "models"), "--cache-dir", str(out / "cache"),
-          "--metrics-dir", str(out / "metrics"), "--mapping", str(out / "genre_mapping.txt"), "--epochs", "3"])
+    main(["--data-dir", str(dataset), "--electronic-dir", str(electronic_dir), "--out-dir", str(out / "models"),
+          "--cache-dir", str(out / "cache"), "--reencoded-dir", str(out / "reencoded"), "--metrics-dir", str(out / "metrics"),
+          "--mapping", str(out / "genre_mapping.txt"), "--epochs", "3"])
     return out
 
 
@@ -64,16 +87,32 @@ def test_training_writes_everything_the_server_needs(trained, dataset):
     for name in ("genre_cnn.keras", "genre_cnn.tflite", "model_card.json", "training_history.json"):
         assert (models / name).stat().st_size > 0
     card = json.loads((models / "model_card.json").read_text())
-    assert card["genres"] == sorted(GENRES)
-    assert (trained / "genre_mapping.txt").read_text() == "beats\nnoise\ntones\n"
+    assert card["genres"] == ALL_GENRES
+    assert (trained / "genre_mapping.txt").read_text() == "beats\nelectronic\nnoise\ntones\n"
     assert card["features"]["n_mfcc"] == FeatureSettings().n_mfcc
     test = card["metrics"]["test"]
-    assert test["tracks"] == 3 and 0 <= test["track_accuracy"] <= 1
+    assert test["tracks"] == 3 + 2 and 0 <= test["track_accuracy"] <= 1
+    assert card["data"]["per_genre"]["electronic"]["test"] == {"tracks": 2, "files": 2, "segments": 4}
     for side in ("train", "valid", "test"):
         files = [f for f in scan(dataset) if f.genre == "tones" and f.split == side]
         assert card["data"]["per_genre"]["tones"][side]["files"] == len(files)
         assert card["data"]["per_genre"]["tones"][side]["tracks"] == len({f.track for f in files})
     assert (trained / "metrics" / "confusion_matrix.png").exists()
+
+
+def test_the_tracks_fitted_on_are_also_heard_in_the_electronic_clips_codec(trained, dataset):
+    """Every GTZAN-style file of train and valid gets a copy encoded like the guide's clips; test files never do."""
+    copies = sorted(p.relative_to(trained / "reencoded" / "ishkur_mp3").as_posix()
+                    for p in (trained / "reencoded").rglob("*.mp3"))
+    fitted = sorted(f"{f.genre}/{f.path.stem}.mp3" for f in scan(dataset) if f.split != "test")
+    assert copies == fitted and 0 < len(fitted) < len(scan(dataset))
+    from genrelens.audio import decode
+
+    whole = next(name for name in fitted if "excerpt" not in name)  # a 6.5-s clip
+    copy_path = trained / "reencoded" / "ishkur_mp3" / whole
+    assert decode(str(copy_path), 22050, 60).analyzed_s == pytest.approx(6.5, abs=0.1)
+    assert copy_path.stat().st_size < 6.5 * 48000 / 8 + 2000  # 48 kbit/s, like the guide's clips
+    assert json.loads((trained / "models" / "model_card.json").read_text())["data"]["codec_copies"] is True
 
 
 def test_tflite_and_keras_outputs_agree(trained, dataset):
@@ -87,8 +126,8 @@ def test_tflite_and_keras_outputs_agree(trained, dataset):
 def test_server_loads_and_serves_the_new_model(trained, tmp_path, audio_dir):
     client = make_app(tmp_path, MODEL_DIR=str(trained / "models")).test_client()
     body = upload(client, write_audio(audio_dir / "tiny.ogg", chord(7, seed=42))).get_json()
-    assert [g["genre"] for g in body["genres"]] != [] and {g["genre"] for g in body["genres"]} == set(GENRES)
-    assert client.get("/api/model").get_json()["genres"] == sorted(GENRES)
+    assert sorted(g["genre"] for g in body["genres"]) == ALL_GENRES
+    assert client.get("/api/model").get_json()["genres"] == ALL_GENRES
 
 
 def test_second_run_reads_features_from_the_cache(trained, dataset, monkeypatch):
@@ -102,28 +141,48 @@ def test_second_run_reads_features_from_the_cache(trained, dataset, monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def with_head(trained, dataset, tmp_path_factory):
-    """The tiny MFCC CNN plus the committed musicnn and a head trained on the tiny dataset."""
+def with_head(trained, dataset, electronic_dir, tmp_path_factory):
+    """The tiny MFCC CNN plus the committed musicnn and heads trained on the tiny data sets."""
     from training.musicnn_head import main
 
     models = tmp_path_factory.mktemp("withhead") / "models"
     shutil.copytree(trained / "models", models)
     shutil.copy(ROOT / "models" / "musicnn_msd.tflite", models)
-    main(["--data-dir", str(dataset), "--model-dir", str(models), "--mfcc-valid-dir", str(trained / "models"),
-          "--cache-dir", str(trained / "cache"), "--embedding-cache", str(models.parent / "embeddings"),
-          "--metrics-dir", str(models.parent / "metrics"), "--epochs", "30", "--pseudo-excerpts", "1"])
+    main(["--data-dir", str(dataset), "--electronic-dir", str(electronic_dir), "--model-dir", str(models),
+          "--mfcc-valid-dir", str(trained / "models"), "--cache-dir", str(trained / "cache"),
+          "--embedding-cache", str(models.parent / "embeddings"), "--reencoded-dir", str(trained / "reencoded"),
+          "--metrics-dir", str(models.parent / "metrics"), "--pseudo-excerpts", "1"])
     return models
 
 
-def test_musicnn_head_is_trained_scored_and_served(with_head, tmp_path, audio_dir):
+def test_musicnn_heads_are_trained_scored_and_served(with_head, tmp_path, audio_dir):
     card = json.loads((with_head / "musicnn_card.json").read_text())
-    assert card["genres"] == sorted(GENRES)
+    assert card["genres"] == ALL_GENRES and card["styles"][:2] == ["Trance", "House"]
     for name in ("mfcc_cnn", "musicnn", "ensemble"):
-        assert card["metrics"][name]["valid"]["tracks"] == 3 and card["metrics"][name]["test"]["tracks"] == 3
-    # clicks, noise and chords sound nothing alike: the pretrained ears tell the held-out tracks apart
-    assert card["metrics"]["musicnn"]["test"]["track_accuracy"] >= 2 / 3
+        assert card["metrics"][name]["valid"]["tracks"] == 5 and card["metrics"][name]["test"]["tracks"] == 5
+        assert card["metrics"][name]["test_gtzan10"]["tracks"] == 3
+    musicnn = card["metrics"]["musicnn"]
+    # clicks, noise, chords, a kick pattern and a pad sound nothing alike: the pretrained ears tell them apart
+    assert musicnn["test"]["track_accuracy"] >= 4 / 5
+    assert musicnn["electronic"]["tracks_test"] == 2 and musicnn["electronic"]["non_electronic_tracks_test"] == 3
+    assert musicnn["electronic"]["reencoded_gtzan_tracks"] == 3
+    assert musicnn["styles"]["test"]["tracks"] == 2 and musicnn["styles"]["test"]["track_accuracy"] == 1.0
+    assert musicnn["cross_source"]["unseen_style_House"]["tracks"] == 1  # its test clip, scored without House in the fit
+    assert set(card["selection"]["tag_share"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
     assert card["default_model"] in ("mfcc_cnn", "musicnn", "ensemble")
+    for picture in ("style_confusion", "generalisation"):
+        assert (with_head.parent / "metrics" / f"{picture}.png").stat().st_size > 0
+
     client = make_app(tmp_path, MODEL_DIR=str(with_head)).test_client()
-    body = upload(client, write_audio(audio_dir / "tiny-head.mp3", noise(7, seed=5)), query="?model=musicnn").get_json()
+    body = upload(client, write_audio(audio_dir / "tiny-house.mp3", four_on_the_floor(7, seed=9)),
+                  query="?model=musicnn").get_json()
     assert body["model"]["name"] == "musicnn" and len(body["tags"]) == 50
-    assert {g["genre"] for g in body["genres"]} == set(GENRES)
+    assert sorted(g["genre"] for g in body["genres"]) == ALL_GENRES and body["genre"] == "electronic"
+    styles = body["electronic"]["styles"]
+    assert [s["style"] for s in styles][0] == "House" and len(styles) == 7
+    assert sum(s["probability"] for s in styles) == pytest.approx(1, abs=1e-3)
+    nearest = body["electronic"]["nearest"]
+    assert [n["genre"] for n in nearest] == ["techhouse", "ambienttechno"]  # one entry per guide genre, best first
+    assert nearest[0]["name"] == "Tech House" and nearest[0]["style"] == "House" and nearest[0]["decade"] == "90s"
+    assert nearest[0]["artist"].startswith("ARTIST TECHHOUSE") and isinstance(nearest[0]["year"], int)
+    assert nearest[0]["similarity"] > nearest[1]["similarity"]

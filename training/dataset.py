@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,15 @@ _TRACK_ID = re.compile(r"^([^.]+\.\d+)")
 @dataclass(frozen=True)
 class AudioFile:
     path: Path
-    genre: str
+    genre: str  # the label the genre model learns ("" for a clip kept out of the genre model)
     track: str
     split: str
+    source: str = "gtzan"
+    style: str = ""  # electronic clips: one of the 7 top-level styles (training.ishkur)
+    subgenre: str = ""  # electronic clips: the guide's genre key
+    artist: str = ""  # electronic clips: the reference track, as the guide names it
+    title: str = ""
+    year: str = ""
 
 
 def track_id(filename: str) -> str:
@@ -93,3 +99,33 @@ def scan(data_dir: Path, split_dir: Path | None = None) -> list[AudioFile]:
 def default_split_dir(data_dir: Path) -> Path | None:
     candidate = Path(data_dir) / "splits"
     return candidate if candidate.is_dir() else None
+
+
+def load_files(data_dir: Path, split_dir: Path | None = None, electronic_dir: Path | None = None) -> list[AudioFile]:
+    """The GTZAN-style files, plus the electronic clips of ``electronic_dir`` that the genre model learns.
+
+    Clips the genre model does not learn (``training.ishkur``: R&B, rock, new age, ...) are left out.
+    """
+    files = scan(data_dir, split_dir)
+    if electronic_dir is not None:
+        from training import ishkur
+
+        files += [f for f in ishkur.scan(electronic_dir) if f.genre]
+    return files
+
+
+CODEC_COPY = "ishkur_mp3"
+
+
+def with_codec_copies(files: list[AudioFile], splits: tuple[str, ...], cache_dir: Path) -> list[AudioFile]:
+    """``files`` plus, for the GTZAN files on ``splits``, copies encoded exactly like the electronic clips.
+
+    Every genre then comes in the electronic clips' codec too, so "48 kbit/s" cannot mean "electronic".
+    A copy keeps its original's track id and split (it never crosses a split) and has source
+    ``gtzan+ishkur_mp3``; evaluation scores originals only.
+    """
+    from training.reencode import variant_files
+
+    originals = [f for f in files if f.source == "gtzan" and f.split in splits]
+    copies = [replace(f, source=f"gtzan+{CODEC_COPY}") for f in variant_files(originals, CODEC_COPY, cache_dir)]
+    return files + copies

@@ -19,7 +19,7 @@ import numpy as np
 
 from genrelens.models import CARD_FILE, MUSICNN_CARD_FILE, ModelCard, load_predictor
 from genrelens.pipeline import FeatureSettings
-from training.dataset import AudioFile, default_split_dir, scan
+from training.dataset import AudioFile, default_split_dir, load_files
 from training.feature_cache import load_segments
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,13 @@ def evaluate(
     metrics_dir: Path | None,
     splits: tuple[str, ...] = ("valid", "test"),
     robustness: bool = False,
+    electronic_dir: Path | None = None,
 ) -> dict:
     """Score ``splits`` with the served predictor; update the card; draw the pictures for test."""
     card = ModelCard.load(model_dir)
     settings = FeatureSettings.from_dict(card.features)
     predictor = load_predictor(model_dir, card)
-    files = scan(data_dir, split_dir)
+    files = load_files(data_dir, split_dir, electronic_dir)
     metrics: dict = {"backend": predictor.backend}
     predictions: dict[str, Predictions] = {}
     for split in splits:
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Track-level evaluation of the served model.")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--split-dir", type=Path, help="train/valid/test lists (default: <data-dir>/splits if present)")
+    parser.add_argument("--electronic-dir", type=Path, help="the electronic clips (Ishkur's guide), for the 'electronic' genre")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "features")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics")
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     split_dir = args.split_dir or default_split_dir(args.data_dir)
-    metrics = evaluate(args.model_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir, robustness=args.robustness)
+    metrics = evaluate(args.model_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir, robustness=args.robustness,
+                       electronic_dir=args.electronic_dir)
     print(json.dumps({k: {m: v for m, v in s.items() if m != "per_genre"} if isinstance(s, dict) else s
                       for k, s in metrics.items()}, indent=2))
 

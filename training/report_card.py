@@ -51,7 +51,7 @@ def roc_curves_png(pred, out: Path, label: str = "") -> None:
     from sklearn.metrics import auc, roc_curve
 
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    palette = sns.color_palette("tab10", len(pred.genres))
+    palette = sns.color_palette("tab20", len(pred.genres))
     for i, genre in enumerate(pred.genres):
         positives = pred.track_true == i
         if positives.all() or not positives.any():
@@ -94,6 +94,48 @@ def draw_report_card(pred, metrics: dict, history: dict | None, out_dir: Path, m
     roc_curves_png(pred, out_dir / "roc_curves.png", label)
     if history:
         training_history_png(history, out_dir / "training_history.png")
+
+
+def style_confusion_png(scores: dict, styles: list[str], out: Path) -> None:
+    """The 7 electronic styles on the artist-disjoint test clips: a confusion matrix."""
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    sns.heatmap(np.array(scores["confusion"]), annot=True, fmt="d", cmap="Purples", xticklabels=styles,
+                yticklabels=styles, ax=ax, cbar=False)
+    ax.set_xlabel("predicted style")
+    ax.set_ylabel("true style")
+    ax.set_title(f"musicnn: electronic styles, test clips (artist-disjoint): accuracy {scores['track_accuracy']:.1%}, "
+                 f"n={scores['tracks']}", fontsize=10)
+    _save(fig, out)
+
+
+def generalisation_png(metrics: dict, out: Path) -> None:
+    """Electronic found, false alarms and the cross-source checks of the musicnn model, as bars."""
+    m = metrics["musicnn"]
+    rows = [("electronic test clips\ncalled electronic", m["electronic"]["recall_test"], m["electronic"]["tracks_test"]),
+            ("non-electronic test tracks\ncalled electronic", m["electronic"]["false_positive_rate_test"],
+             m["electronic"]["non_electronic_tracks_test"]),
+            ("GTZAN test re-encoded like\nthe electronic clips: electronic", m["electronic"]["reencoded_gtzan_called_electronic"],
+             m["electronic"]["reencoded_gtzan_tracks"]),
+            ("the 10 GTZAN genres:\ntest track accuracy", m["test_gtzan10"]["track_accuracy"], m["test_gtzan10"]["tracks"])]
+    checks = m.get("cross_source", {})
+    for key, label in (("hiphop_other_source", "hip hop from the guide\n(never trained on): hip hop"),
+                       ("disco_other_source", "disco from the guide\n(never trained on): disco"),
+                       ("rock_family_other_source", "goth / industrial / psych rock\nfrom the guide: rock or metal")):
+        if checks.get(key, {}).get("tracks"):
+            rows.append((label, checks[key]["share"], checks[key]["tracks"]))
+    styles = [v for k, v in checks.items() if k.startswith("unseen_style_") and isinstance(v, dict) and v.get("tracks")]
+    if styles:
+        rows.append(("electronic styles left out\nof training: electronic", checks["unseen_style_called_electronic"],
+                     sum(v["tracks"] for v in styles)))
+    fig, ax = plt.subplots(figsize=(8, 0.62 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, [r[1] for r in rows], color=sns.color_palette("crest", len(rows)))
+    for yi, (_, value, n) in zip(y, rows):
+        ax.text(min(value + 0.01, 0.82), yi, f"{value:.1%} (n={n})", va="center", fontsize=9)
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8.5)
+    ax.set_xlim(0, 1)
+    ax.set_title("musicnn: electronic music and music from other sources, test split", fontsize=10)
+    _save(fig, out)
 
 
 def _mfcc_rows(segments: np.ndarray, n_mfcc: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Robustness of the served models: does a TEST track keep its top genre when its audio is re-encoded?
 
-Variants (made with the system ffmpeg, then decoded with ``audio.decode`` exactly as an upload is):
+Variants (``training.reencode``, then decoded with ``genrelens.audio.decode`` exactly as an upload is):
 64 kbit/s MP3, a -12 dB gain change, and 44.1 kHz stereo input. For each, the share of test tracks
 whose top genre is the same as for the original files, and the track accuracy under the variant.
 """
@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
-from genrelens.audio import ffmpeg_binary
 from training.dataset import AudioFile
 from training.evaluate import Predictions
+from training.reencode import variant_files as copies_of
 
 log = logging.getLogger(__name__)
 
-VARIANTS: dict[str, tuple[list[str], str]] = {
-    "mp3_64kbps": (["-ac", "1", "-codec:a", "libmp3lame", "-b:a", "64k"], ".mp3"),
-    "gain_minus_12db": (["-af", "volume=-12dB", "-codec:a", "pcm_s16le"], ".wav"),
-    "stereo_44100hz": (["-ac", "2", "-ar", "44100", "-codec:a", "pcm_s16le"], ".wav"),
-}
-
-
-def encode_variant(path: str, variant: str, out_dir: str) -> Path:
-    """``path`` re-encoded as ``variant`` into ``out_dir`` (same stem, so the track id is kept)."""
-    options, suffix = VARIANTS[variant]
-    out = Path(out_dir) / f"{Path(path).stem}.{variant}{suffix}"
-    command = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", path, *options, str(out)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    return out
+ROBUSTNESS_VARIANTS = ("mp3_64kbps", "gain_minus_12db", "stereo_44100hz")
 
 
 def robustness(reference: dict[str, Predictions], predict_files, files: list[AudioFile], workers: int = 2) -> dict:
@@ -45,18 +29,14 @@ def robustness(reference: dict[str, Predictions], predict_files, files: list[Aud
     result = {name: {"tracks": len(p.tracks), "variants": {}} for name, p in reference.items()}
     unchanged = {name: set(p.tracks) for name, p in reference.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in VARIANTS:
-            out_dir = Path(tmp) / variant
-            out_dir.mkdir()
-            with ThreadPoolExecutor(workers) as pool:
-                paths = list(pool.map(lambda f: encode_variant(str(f.path), variant, str(out_dir)), files))
-            variant_files = [replace(f, path=p) for f, p in zip(files, paths)]
+        for variant in ROBUSTNESS_VARIANTS:
+            variant_files = copies_of(files, variant, Path(tmp), workers)
             for name, predictions in predict_files(variant_files, Path(tmp) / "cache").items():
                 figures, same = compare_tops(reference[name], predictions)
                 result[name]["variants"][variant] = figures
                 unchanged[name] &= same
                 log.info("robustness %s %s: %s", name, variant, figures)
-            shutil.rmtree(out_dir)
+            shutil.rmtree(Path(tmp) / variant)
     for name in result:
         result[name]["same_top_genre_all_variants"] = round(len(unchanged[name]) / max(result[name]["tracks"], 1), 4)
     return result

@@ -25,7 +25,7 @@ import numpy as np
 
 from genrelens.models import CARD_FILE, KERAS_FILE, TFLITE_FILE
 from genrelens.pipeline import FeatureSettings
-from training.dataset import AudioFile, default_split_dir, scan
+from training.dataset import AudioFile, default_split_dir, load_files, with_codec_copies
 from training.extract_genre_mapping import write_mapping
 from training.feature_cache import TrainingItem, load_training_items
 
@@ -199,13 +199,15 @@ def train(args: argparse.Namespace) -> dict:
 
     settings = FeatureSettings(n_mfcc=args.n_mfcc, deltas=args.deltas, contrast_bands=args.contrast_bands)
     split_dir = args.split_dir or default_split_dir(args.data_dir)
-    files = scan(args.data_dir, split_dir)
+    fit_splits = ("train", "valid") if args.fit_on == "train+valid" else ("train",)
+    files = load_files(args.data_dir, split_dir, args.electronic_dir)
+    if args.electronic_dir and args.codec_copies:
+        files = with_codec_copies(files, fit_splits, args.reencoded_dir)
     genres = sorted({f.genre for f in files})
     log.info("%d files, %d genres, split lists: %s", len(files), len(genres), split_dir or "none (hash split)")
 
     items = load_training_items([f.path for f in files], settings, args.cache_dir, args.pseudo_excerpts)
     segments = [item.segments for item in items]
-    fit_splits = ("train", "valid") if args.fit_on == "train+valid" else ("train",)
     index = {g: i for i, g in enumerate(genres)}
     chosen = [(f, it) for f, it in zip(files, items) if f.split in fit_splits]
     fit_items = [it for _, it in chosen]
@@ -249,10 +251,11 @@ def train(args: argparse.Namespace) -> dict:
         "features": asdict(settings) | {"frames_per_segment": settings.frames_per_segment, "n_features": settings.n_features},
         "input_shape": list(norm_x.shape[1:]),
         "data": {
-            "source": str(args.data_dir.name),
+            "source": " + ".join(d.name for d in (args.data_dir, args.electronic_dir) if d),
+            "codec_copies": bool(args.electronic_dir and args.codec_copies),
             "split": "split lists in " + split_dir.name if split_dir else "hash of track id, 70/15/15 per genre",
             "fit_on": args.fit_on,
-            "per_genre": data_summary(files, segments),
+            "per_genre": data_summary(*zip(*[(f, s) for f, s in zip(files, segments) if "+" not in f.source])),
         },
         "training": {
             "command": "python -m training.train " + " ".join(shlex.quote(a) for a in args.argv),
@@ -276,7 +279,7 @@ def train(args: argparse.Namespace) -> dict:
     from training.evaluate import evaluate
 
     card["metrics"] = evaluate(args.out_dir, args.data_dir, split_dir, args.cache_dir, args.metrics_dir,
-                               robustness=args.robustness)
+                               robustness=args.robustness, electronic_dir=args.electronic_dir)
     return card
 
 
@@ -293,6 +296,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the genre model (defaults: the settings chosen on valid).")
     parser.add_argument("--data-dir", type=Path, required=True, help="<data-dir>/<genre>/<clip>.<ext>")
     parser.add_argument("--split-dir", type=Path, help="train/valid/test lists (default: <data-dir>/splits if present)")
+    parser.add_argument("--electronic-dir", type=Path,
+                        help="the electronic clips (Ishkur's guide: <dir>/INDEX.csv): adds the 'electronic' genre")
+    parser.add_argument("--codec-copies", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --electronic-dir: also train on the GTZAN files re-encoded like the electronic clips")
+    parser.add_argument("--reencoded-dir", type=Path, default=ROOT / ".cache" / "reencoded")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "features")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics",
