@@ -21,7 +21,7 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
 		--out-dir $(SELECTION_DIR) --metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt \
 		--no-robustness --epochs 40
-	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR)
+	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --epochs 24  # the train-only run's best epoch
 	$(BIN)/python -m training.convert_musicnn
 	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
 		--mfcc-valid-dir $(SELECTION_DIR)

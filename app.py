@@ -15,9 +15,9 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from genrelens.store import AnalysisStore
 from genrelens.audio import DecodeError
 from genrelens.pipeline import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
+from genrelens.store import AnalysisStore
 from genrelens.visualizations import KINDS, render
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def display_name(raw: str | None) -> str:
 
 MODEL_DESCRIPTIONS = {
     "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",
-    "musicnn": "A small head on the embeddings of musicnn (MSD), a network pretrained on ~200k songs.",
+    "musicnn": "Linear heads on musicnn (MSD), a network pretrained on ~200k songs: genres from its 50 style "
+               "tags, kept close to what the tags mean; electronic styles from its pooled features.",
     "ensemble": "The average of the two, segment by segment.",
 }
 
@@ -103,7 +104,7 @@ def models_overview(classifier: GenreClassifier) -> dict:
     figures = {"mfcc_cnn": dict(classifier.card.raw.get("metrics", {}))}
     if classifier.musicnn:
         head_card = classifier.musicnn.card
-        cards["musicnn_head"] = head_card
+        cards["musicnn_heads"] = head_card
         for name, metrics in head_card.get("metrics", {}).items():
             figures[name] = figures.get(name, {}) | metrics
     models = [{"name": name, "default": name == classifier.default_model, "description": MODEL_DESCRIPTIONS[name],
@@ -115,6 +116,7 @@ def models_overview(classifier: GenreClassifier) -> dict:
         "metrics": figures.get(classifier.default_model, {}),
         "models": models,
         "musicnn": {"segments_heard": classifier.musicnn_windows, "tags": list(classifier.musicnn.tags),
+                    "styles": list(classifier.musicnn.electronic.styles),
                     "licence": "models/musicnn_msd.LICENSE (ISC, Music Technology Group, UPF)"}
         if classifier.musicnn else None,
         "cards": cards,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrelens.electronic import REFERENCE_FACTS_FILE, REFERENCE_VECTORS_FILE, ElectronicDetail, ElectronicReference
+from genrelens.heads import HEADS_FILE, GenreHead, load_heads
 from genrelens.musicnn_features import MSD_TAGS
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,6 @@ KERAS_FILE = "genre_cnn.keras"
 TFLITE_FILE = "genre_cnn.tflite"
 CARD_FILE = "model_card.json"
 MUSICNN_FILE = "musicnn_msd.tflite"
-HEAD_KERAS_FILE = "musicnn_head.keras"
-HEAD_TFLITE_FILE = "musicnn_head.tflite"
 MUSICNN_CARD_FILE = "musicnn_card.json"
 
 
@@ -181,17 +181,19 @@ class MusicnnNetwork:
 
 @dataclass
 class MusicnnModels:
-    """The pretrained musicnn and the genre head on its embeddings, with the head's card."""
+    """The pretrained musicnn, the genre and style heads on its outputs, the nearest-genre index, their card."""
 
     network: MusicnnNetwork
-    head: Predictor
+    head: GenreHead
+    electronic: ElectronicDetail
     card: dict
     tags: tuple[str, ...]
 
     @classmethod
     def load(cls, model_dir: Path, genres: list[str], threads: int = 1) -> "MusicnnModels | None":
         """None when the musicnn files are not installed (the MFCC CNN then serves alone)."""
-        files = [model_dir / name for name in (MUSICNN_FILE, HEAD_TFLITE_FILE, MUSICNN_CARD_FILE)]
+        files = [model_dir / name for name in (MUSICNN_FILE, HEADS_FILE, MUSICNN_CARD_FILE, REFERENCE_VECTORS_FILE,
+                                               REFERENCE_FACTS_FILE)]
         missing = [f.name for f in files if not f.exists()]
         if missing:
             log.warning("musicnn is off: %s missing in %s", ", ".join(missing), model_dir)
@@ -199,4 +201,7 @@ class MusicnnModels:
         card = json.loads((model_dir / MUSICNN_CARD_FILE).read_text())
         if list(card["genres"]) != list(genres):
             raise ValueError(f"{MUSICNN_CARD_FILE}: genres {card['genres']} differ from the MFCC CNN's {genres}")
-        return cls(MusicnnNetwork(files[0], threads), TFLitePredictor(files[1]), card, MSD_TAGS)
+        heads = load_heads(model_dir / HEADS_FILE)
+        head = GenreHead(heads["pooled"], heads["tags"], float(card["tag_share"]))
+        electronic = ElectronicDetail(tuple(card["styles"]), heads["styles"], ElectronicReference.load(model_dir))
+        return cls(MusicnnNetwork(files[0], threads), head, electronic, card, MSD_TAGS)

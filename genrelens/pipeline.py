@@ -22,6 +22,7 @@ import numpy as np
 
 from genrelens import musicnn_features
 from genrelens.audio import decode
+from genrelens.heads import ensemble_average
 from genrelens.models import ModelCard, MusicnnModels, load_predictor
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class Analysis:
     genres: list[dict]
     segments: list[dict]
     tags: list[dict]  # the 50 MSD style tags, strongest first (empty when musicnn is off)
+    electronic: dict | None  # styles and nearest guide genres (genrelens.electronic); None when musicnn is off
     features: dict
     model: dict
     timing_ms: dict = field(default_factory=dict)
@@ -274,15 +276,17 @@ class GenreClassifier:
         analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
         return analysis, samples
 
-    def _musicnn(self, signal: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Genre probabilities per audible segment (from the nearest heard one), and the track's tags."""
+    def _musicnn(self, signal: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Genre probabilities per audible segment (from the nearest heard one), the track's tags, the
+        heard segments and the electronic block (styles, nearest guide genres)."""
         heard = musicnn_features.spread(len(starts_s), self.musicnn_windows)
         patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s[heard],
                                            self.musicnn.card.get("input_level_dbfs"))
         outputs = self.musicnn.network.run(patches)
-        probabilities = self.musicnn.head.predict(outputs[self.musicnn.card["embedding"]])
+        probabilities = self.musicnn.head.predict(outputs)
         nearest = musicnn_features.nearest(len(starts_s), heard)
-        return probabilities[nearest], outputs["tags"].mean(axis=0), heard
+        electronic = self.musicnn.electronic.describe(outputs["pooled"])
+        return probabilities[nearest], outputs["tags"].mean(axis=0), heard, electronic
 
     def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
         model = model or self.default_model
@@ -298,12 +302,12 @@ class GenreClassifier:
         summary = summary_features(signal, spectral, settings)
         timing = {"features": _ms(time.perf_counter() - started)}
         models_started = time.perf_counter()
-        tags, heard = [], []
+        tags, heard, electronic = [], [], None
         if model != "musicnn":
             probabilities = self.predictor.predict(segments.features[audible])
         if self.musicnn:
             clock = time.perf_counter()
-            musicnn_probabilities, tag_probabilities, heard = self._musicnn(signal, segments.start_s[audible])
+            musicnn_probabilities, tag_probabilities, heard, electronic = self._musicnn(signal, segments.start_s[audible])
             timing["musicnn"] = _ms(time.perf_counter() - clock)
             tags = [{"tag": self.musicnn.tags[i], "probability": round(float(tag_probabilities[i]), 4)}
                     for i in np.argsort(-tag_probabilities)]
@@ -311,7 +315,7 @@ class GenreClassifier:
                 probabilities = musicnn_probabilities
             elif model == "ensemble":
                 weight = float(self.musicnn.card.get("ensemble_weight", 0.5))
-                probabilities = weight * musicnn_probabilities + (1 - weight) * probabilities
+                probabilities = ensemble_average(musicnn_probabilities, probabilities, weight)
         timing["inference"] = _ms(time.perf_counter() - models_started)  # all models, musicnn included
 
         track = probabilities.mean(axis=0)
@@ -336,6 +340,7 @@ class GenreClassifier:
             genres=genres,
             segments=timeline,
             tags=tags,
+            electronic=electronic,
             features=summary,
             model={"name": model, "version": self.card.version, "backend": self.predictor.backend,
                    "musicnn_segments": len(heard)},

@@ -15,7 +15,7 @@ KINDS = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")
 
 def check_contract(body: dict, genres: list[str]) -> None:
     assert set(body) >= {"id", "filename", "duration_s", "analyzed_s", "genre", "confidence", "genres",
-                         "segments", "tags", "features", "images", "model", "timing_ms"}
+                         "segments", "tags", "electronic", "features", "images", "model", "timing_ms"}
     assert len(body["id"]) == 16
     listed = [g["genre"] for g in body["genres"]]
     assert sorted(listed) == sorted(genres), "every genre the model knows is listed once"
@@ -35,6 +35,27 @@ def check_contract(body: dict, genres: list[str]) -> None:
     features = body["features"]
     assert set(features) == {"tempo_bpm", "spectral_centroid_hz", "rms", "zero_crossing_rate"}
     assert all(isinstance(v, float) and np.isfinite(v) for v in features.values())
+    check_electronic(body["electronic"])
+
+
+STYLES = {"Trance", "House", "Breakbeat", "Downtempo", "Techno", "Jungle", "Hardcore"}
+
+
+def check_electronic(block: dict) -> None:
+    """The 7 styles sorted and summing to 1; up to 5 nearest guide genres, distinct, most similar first."""
+    styles = block["styles"]
+    assert {s["style"] for s in styles} == STYLES and len(styles) == 7
+    probabilities = [s["probability"] for s in styles]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0, abs=2e-3)
+    nearest = block["nearest"]
+    assert len(nearest) == 5 and len({n["genre"] for n in nearest}) == 5
+    similarities = [n["similarity"] for n in nearest]
+    assert similarities == sorted(similarities, reverse=True) and all(-1 <= s <= 1 for s in similarities)
+    for entry in nearest:
+        assert set(entry) == {"genre", "name", "aka", "decade", "style", "artist", "title", "year", "similarity"}
+        assert entry["style"] in STYLES and entry["name"] and entry["artist"]
+        assert entry["year"] is None or 1950 <= entry["year"] <= 2026
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import ROOT, chord, clicks, four_on_the_floor, noise, piano, write_audio
 from genrelens import musicnn_features
-from conftest import ROOT, chord, clicks, noise
 from genrelens.models import MusicnnNetwork
 
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
@@ -147,5 +147,32 @@ def test_musicnn_can_be_switched_off():
     plain = GenreClassifier(ROOT / "models", musicnn_windows=0)
     analysis = plain.analyze_signal(chord(6.0), 6.0)
     assert plain.models == ("mfcc_cnn",) and analysis.tags == [] and analysis.model["name"] == "mfcc_cnn"
+    assert analysis.electronic is None
     with pytest.raises(ValueError):
         plain.analyze_signal(chord(6.0), 6.0, "ensemble")
+
+
+def probabilities(analysis) -> dict[str, float]:
+    return {g["genre"]: g["probability"] for g in analysis.genres}
+
+
+def test_a_drum_machine_is_electronic_and_a_piano_is_not(classifier):
+    """The committed model on material whose answer does not depend on the data: a kick on every beat
+    with an off-beat hat is electronic music; a melody of decaying piano notes is not."""
+    drums = classifier.analyze_signal(four_on_the_floor(12.0), 12.0, "musicnn")
+    keys = classifier.analyze_signal(piano(12.0), 12.0, "musicnn")
+    assert drums.genre == "electronic" and probabilities(drums)["electronic"] > 0.5
+    assert keys.genre != "electronic" and probabilities(keys)["electronic"] < 0.25
+    assert keys.genre in ("classical", "jazz")
+    assert drums.electronic["styles"][0]["style"] in ("House", "Techno", "Trance", "Hardcore")
+
+
+def test_the_electronic_clips_codec_does_not_make_music_electronic(classifier, audio_dir):
+    """The same piano melody, as a 192 kbit/s MP3 and encoded like the guide's electronic clips
+    (48 kbit/s mono MP3): the electronic share hardly moves and the top genre stays."""
+    answers = {}
+    for bitrate in ("192k", "48k"):
+        path = write_audio(audio_dir / f"piano-{bitrate}.mp3", piano(15.0, seed=3), bitrate=bitrate)
+        answers[bitrate] = classifier.analyze_file(str(path), "musicnn")[0]
+    assert answers["48k"].genre == answers["192k"].genre != "electronic"
+    assert abs(probabilities(answers["48k"])["electronic"] - probabilities(answers["192k"])["electronic"]) < 0.05
