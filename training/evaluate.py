@@ -150,6 +150,29 @@ def evaluate(
     return metrics
 
 
+def rescore_served_musicnn(model_dir: Path, files: list[AudioFile], settings: FeatureSettings,
+                           embedding_cache: Path) -> dict:
+    """The musicnn model from its served files (as the server loads them) on TEST, beside the card's figure.
+
+    A check that what ships is what was scored: ``training.musicnn_head`` scores its heads in memory
+    before writing them (as float32) into ``musicnn_heads.npz``.
+    """
+    from genrelens.models import MUSICNN_FILE, MusicnnModels
+    from training.musicnn_embeddings import load_embeddings
+
+    card = ModelCard.load(model_dir)
+    served = MusicnnModels.load(model_dir, card.genres)
+    chosen = [f for f in files if f.split == "test" and f.genre in card.genres]
+    rows = load_embeddings([f.path for f in chosen], settings, embedding_cache, model_dir / MUSICNN_FILE,
+                           n_pseudo=served.card["training"]["options"]["pseudo_excerpts"],
+                           level_dbfs=served.card["input_level_dbfs"])
+    empty = np.zeros((0, len(card.genres)), np.float32)
+    probabilities = [served.head.predict({"pooled": e.pooled, "tags": e.tags}) if len(e.pooled) else empty for e in rows]
+    test = score(collect(card.genres, chosen, probabilities))
+    return {"test_track_accuracy": test["track_accuracy"], "test_macro_f1": test["macro_f1"], "tracks": test["tracks"],
+            "card": {k: served.card["metrics"]["musicnn"]["test"][k] for k in ("track_accuracy", "macro_f1", "tracks")}}
+
+
 def served_default(model_dir: Path) -> str:
     """The model the server answers with by default (``musicnn_card.json`` decides when present)."""
     head_card = model_dir / MUSICNN_CARD_FILE
@@ -190,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--electronic-dir", type=Path, help="the electronic clips (Ishkur's guide), for the 'electronic' genre")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "features")
+    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "musicnn_embeddings",
+                        help="musicnn outputs (training.musicnn_embeddings), for re-scoring the served musicnn model")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics")
     parser.add_argument("--robustness", action=argparse.BooleanOptionalAction, default=True,
                         help="re-encode the test files (64 kbit/s MP3, -12 dB, 44.1 kHz stereo) and score stability")
@@ -200,6 +225,11 @@ def main(argv: list[str] | None = None) -> None:
                        electronic_dir=args.electronic_dir)
     print(json.dumps({k: {m: v for m, v in s.items() if m != "per_genre"} if isinstance(s, dict) else s
                       for k, s in metrics.items()}, indent=2))
+    if args.electronic_dir and (args.model_dir / MUSICNN_CARD_FILE).exists():
+        card = ModelCard.load(args.model_dir)
+        files = load_files(args.data_dir, split_dir, args.electronic_dir)
+        check = rescore_served_musicnn(args.model_dir, files, FeatureSettings.from_dict(card.features), args.embedding_cache)
+        print("served musicnn model, re-scored from its files:", json.dumps(check))
 
 
 if __name__ == "__main__":
