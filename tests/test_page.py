@@ -717,6 +717,24 @@ def shown_nearest(driver) -> list[dict]:
     )
 
 
+def test_a_drum_machine_upload_opens_the_electronic_styles_card(browser, server, tmp_path):
+    """End to end with the real model: a generated kick-and-hat pattern, uploaded through the page, is
+    heard as electronic, and the card shows the styles and nearest genres the API answered."""
+    from conftest import four_on_the_floor, write_audio
+
+    track = write_audio(tmp_path / "drum machine.mp3", four_on_the_floor(12.0))
+    browser.get(f"{server}/")
+    upload_in_page(browser, track)
+    analysis_id = wait_for_result(browser)
+    status, data = get_json(f"{server}/analyses/{analysis_id}")
+    assert status == 200 and data["genre"] == "electronic", data["genres"][:3]
+    card = browser.find_element(By.ID, "electronic")
+    WebDriverWait(browser, 30).until(lambda d: card.is_displayed())
+    assert [s["style"] for s in shown_styles(browser)] == [s["style"] for s in data["electronic"]["styles"]]
+    assert [n["genre"] for n in shown_nearest(browser)] == [n["genre"] for n in data["electronic"]["nearest"]]
+    assert browser_errors(browser) == []
+
+
 def test_electronic_styles_card_when_electronic_leads(browser, server, analysis_dir, genre_book):
     result = made_up_result(genre_shares(electronic=0.58, disco=0.2, pop=0.1), ELECTRONIC_BLOCK)
     analysis_id = store_result(analysis_dir, result)
