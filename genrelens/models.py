@@ -48,10 +48,7 @@ class Predictor:
     backend = "none"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities, shape (len(batch), n_genres), for a batch of model inputs.
-
-        The MFCC CNN takes segments (n, frames, n_features); a musicnn head takes embeddings (n, width).
-        """
+        """Softmax probabilities, shape (len(batch), n_genres), for a batch of MFCC segments (n, frames, n_features)."""
         raise NotImplementedError
 
 
@@ -93,13 +90,10 @@ class TFLitePredictor(Predictor):
 class KerasPredictor(Predictor):
     backend = "keras"
 
-    def __init__(self, path: Path | None = None, model=None):
-        """From a saved ``path``, or an in-memory ``model`` (training scores a fresh fit this way)."""
-        if model is None:
-            import keras
+    def __init__(self, path: Path):
+        import keras
 
-            model = keras.models.load_model(path, compile=False)
-        self._model = model
+        self._model = keras.models.load_model(path, compile=False)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = batch.reshape(len(batch), *self._model.input_shape[1:]).astype(np.float32)
