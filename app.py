@@ -133,6 +133,7 @@ def create_app(config: dict | None = None) -> Flask:
                                  settings["MUSICNN_WINDOWS"], settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
     classifier.warm_up()
     store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+    os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
     genres_file = ROOT / "genres.json"
     app.extensions["genre"] = {"classifier": classifier, "store": store, "settings": settings}
 

@@ -26,6 +26,7 @@ TFLITE_FILE = "genre_cnn.tflite"
 CARD_FILE = "model_card.json"
 MUSICNN_FILE = "musicnn_msd.tflite"
 MUSICNN_CARD_FILE = "musicnn_card.json"
+BACKENDS = ("auto", "tflite", "keras")
 
 
 @dataclass
@@ -102,6 +103,8 @@ class KerasPredictor(Predictor):
 
 def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None) -> Predictor:
     backend = backend or os.environ.get("GENRE_BACKEND", "auto")
+    if backend not in BACKENDS:
+        raise ValueError(f"GENRE_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
     tflite = model_dir / TFLITE_FILE
     if backend in ("auto", "tflite") and tflite.exists():
         try:

@@ -1,17 +1,16 @@
 """PNG pictures of a signal: waveform, spectrogram, mel spectrogram, MFCC. Shared by app and training.
 
-Drawn with matplotlib's Agg backend at a bounded resolution: the STFT hop grows with the signal so
-there are about ``MAX_COLUMNS`` time columns, and a 10-minute song costs about what a 30-s clip does.
+Drawn at a bounded resolution: the STFT hop grows with the signal so there are about
+``MAX_COLUMNS`` time columns, and a 10-minute song costs about what a 30-s clip does. Each picture is
+its own ``matplotlib.figure.Figure`` (no pyplot): pyplot's global figure list is not thread-safe, and
+a figure that raised half-way would stay in it for good.
 """
 from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 KINDS = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")
 MAX_COLUMNS = 1200
@@ -24,12 +23,16 @@ def _stft_hop(signal: np.ndarray) -> int:
     return max(512, int(np.ceil(len(signal) / MAX_COLUMNS)))
 
 
-def _finish(fig, ax, title: str) -> bytes:
+def _figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=FIGSIZE)
+    return fig, fig.subplots()
+
+
+def _finish(fig: Figure, ax, title: str) -> bytes:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -39,7 +42,7 @@ def waveform_png(signal: np.ndarray, sr: int) -> bytes:
     usable = len(signal) - len(signal) % step
     blocks = signal[:usable].reshape(-1, step)
     times = np.arange(blocks.shape[0]) * step / sr
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _figure()
     ax.fill_between(times, blocks.min(axis=1), blocks.max(axis=1), color="#3b82f6", linewidth=0)
     ax.set_xlim(0, len(signal) / sr)
     ax.set_ylim(-1, 1)
@@ -49,7 +52,7 @@ def waveform_png(signal: np.ndarray, sr: int) -> bytes:
 
 
 def _image(matrix: np.ndarray, duration_s: float, y_label: str, title: str, extent_y: tuple[float, float], cmap: str) -> bytes:
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _figure()
     shown = ax.imshow(matrix, origin="lower", aspect="auto", cmap=cmap,
                       extent=(0, duration_s, *extent_y), interpolation="nearest")
     fig.colorbar(shown, ax=ax, pad=0.01)

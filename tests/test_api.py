@@ -239,3 +239,13 @@ def test_upload_over_the_limit_is_413(tmp_path, audio_dir):
 def test_filename_is_shown_without_path_or_control_characters(client, song_mp3):
     body = upload(client, song_mp3, name="../../etc/pa\x00ss\u00e9 wd.mp3").get_json()
     assert body["filename"] == "pass\u00e9 wd.mp3"
+
+
+def test_an_upload_dir_that_does_not_exist_yet_is_made(tmp_path, song_mp3):
+    from conftest import make_app
+
+    uploads = tmp_path / "not" / "there" / "yet"
+    client = make_app(tmp_path, UPLOAD_DIR=str(uploads)).test_client()
+    response = upload(client, song_mp3)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert uploads.is_dir() and list(uploads.iterdir()) == []

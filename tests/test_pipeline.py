@@ -82,3 +82,13 @@ def test_cli_prints_json_per_file_and_reports_bad_ones(song_mp3, audio_dir):
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0]["file"] == str(song_mp3) and lines[0]["genre"] == lines[0]["genres"][0]["genre"]
     assert lines[1]["file"] == str(bad) and "error" in lines[1]
+
+
+def test_a_misspelt_backend_is_refused_not_taken_for_keras(monkeypatch):
+    model_dir = ROOT / "models"
+    card = ModelCard.load(model_dir)
+    monkeypatch.setenv("GENRE_BACKEND", "tflight")
+    with pytest.raises(ValueError, match="tflight.*auto, tflite, keras"):
+        load_predictor(model_dir, card)
+    monkeypatch.setenv("GENRE_BACKEND", "keras")
+    assert load_predictor(model_dir, card).backend == "keras"
