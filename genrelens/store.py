@@ -48,7 +48,7 @@ class AnalysisStore:
 
     def _expired(self, folder: Path) -> bool:
         try:
-            return time.time() - folder.stat().st_mtime > self.ttl_s
+            return time.time() - _born(folder) > self.ttl_s
         except FileNotFoundError:
             return True
 
@@ -112,17 +112,27 @@ class AnalysisStore:
         entries = []
         for folder in self.root.iterdir():
             try:
-                stat = folder.stat()
+                born = _born(folder)
             except FileNotFoundError:
                 continue
-            if time.time() - stat.st_mtime > self.ttl_s or (folder.name.startswith(".") and time.time() - stat.st_mtime > 600):
+            age = time.time() - born
+            if age > self.ttl_s or (folder.name.startswith(".") and age > 600):
                 shutil.rmtree(folder, ignore_errors=True)
             elif _ID.match(folder.name):
                 size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-                entries.append((stat.st_mtime, size, folder))
+                entries.append((born, size, folder))
         total = sum(size for _, size, _ in entries)
         for _, size, folder in sorted(entries):
             if total <= self.max_bytes:
                 break
             shutil.rmtree(folder, ignore_errors=True)
             total -= size
+
+
+def _born(folder: Path) -> float:
+    """When an entry was stored: its ``result.json``, written once (a new picture touches the folder,
+    and must not make the entry younger); a staging folder without one: the folder itself."""
+    try:
+        return (folder / RESULT).stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return folder.stat().st_mtime

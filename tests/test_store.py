@@ -13,6 +13,12 @@ def signal(seconds: float) -> np.ndarray:
     return np.linspace(-0.5, 0.5, int(seconds * 22050), dtype=np.float32)
 
 
+def stored_at(folder, when: float) -> None:
+    """Pretend the entry in ``folder`` was stored at ``when``: its files and the folder itself."""
+    for path in (*folder.iterdir(), folder):
+        os.utime(path, (when, when))
+
+
 def test_round_trip_and_a_second_instance_sees_it(tmp_path):
     store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
     key = store.new_id()
@@ -28,8 +34,7 @@ def test_entries_expire(tmp_path):
     store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
     key = store.new_id()
     store.put(key, {}, signal(1))
-    old = time.time() - 120
-    os.utime(tmp_path / key, (old, old))
+    stored_at(tmp_path / key, time.time() - 120)
     assert store.result(key) is None and store.signal(key) is None
     store.prune()
     assert not (tmp_path / key).exists()
@@ -41,8 +46,7 @@ def test_size_cap_drops_the_oldest(tmp_path):
     for age in range(4):
         key = store.new_id()
         store.put(key, {"n": age}, signal(2))
-        then = time.time() - 100 + age
-        os.utime(tmp_path / key, (then, then))
+        stored_at(tmp_path / key, time.time() - 100 + age)
         keys.append(key)
     store.prune()
     assert [store.result(k) is not None for k in keys] == [False, False, True, True]
@@ -54,3 +58,17 @@ def test_ids_cannot_reach_outside(tmp_path):
     (tmp_path / "secret" / "result.json").write_text("{}")
     for bad in ("../secret", "..", "", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef/..", None):
         assert store.result(bad) is None and store.signal(bad) is None and store.picture(bad, "mfcc") is None
+
+
+def test_a_new_picture_does_not_make_an_entry_younger(tmp_path):
+    """Stored 70 s ago with a 60-s life, a picture drawn 20 s ago: the entry has expired all the same."""
+    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    key = store.new_id()
+    store.put(key, {"genre": "jazz"}, signal(1))
+    store.put_picture(key, "waveform", b"\x89PNG fake")
+    now = time.time()
+    os.utime(tmp_path / key / "result.json", (now - 70, now - 70))
+    os.utime(tmp_path / key, (now - 20, now - 20))  # the picture's write touched the folder
+    assert store.result(key) is None and store.picture(key, "waveform") is None
+    store.prune()
+    assert not (tmp_path / key).exists()
