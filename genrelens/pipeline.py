@@ -288,6 +288,12 @@ class GenreClassifier:
         electronic = self.musicnn.electronic.describe(outputs["pooled"])
         return probabilities[nearest], outputs["tags"].mean(axis=0), heard, electronic
 
+    def _backend(self, model: str) -> str:
+        """What ran the model that answered: musicnn's network always runs on LiteRT (its heads on numpy)."""
+        parts = {"mfcc_cnn": [self.predictor.backend], "musicnn": ["tflite"],
+                 "ensemble": [self.predictor.backend, "tflite"]}[model]
+        return "+".join(dict.fromkeys(parts))
+
     def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
         model = model or self.default_model
         if model not in self.models:
@@ -342,7 +348,7 @@ class GenreClassifier:
             tags=tags,
             electronic=electronic,
             features=summary,
-            model={"name": model, "version": self.card.version, "backend": self.predictor.backend,
+            model={"name": model, "version": self.card.version, "backend": self._backend(model),
                    "musicnn_segments": len(heard)},
             timing_ms=timing,
         )

@@ -176,3 +176,13 @@ def test_the_electronic_clips_codec_does_not_make_music_electronic(classifier, a
         answers[bitrate] = classifier.analyze_file(str(path), "musicnn")[0]
     assert answers["48k"].genre == answers["192k"].genre != "electronic"
     assert abs(probabilities(answers["48k"])["electronic"] - probabilities(answers["192k"])["electronic"]) < 0.05
+
+
+def test_the_backend_named_is_the_one_that_answered(monkeypatch):
+    """With the MFCC CNN on Keras, musicnn still runs on LiteRT: each answer names what ran it."""
+    from genrelens.pipeline import GenreClassifier
+
+    monkeypatch.setenv("GENRE_BACKEND", "keras")
+    mixed = GenreClassifier(ROOT / "models", musicnn_windows=1)
+    backends = {m: mixed.analyze_signal(chord(6.0), 6.0, m).model["backend"] for m in mixed.models}
+    assert backends == {"mfcc_cnn": "keras", "musicnn": "tflite", "ensemble": "keras+tflite"}
