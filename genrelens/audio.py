@@ -35,6 +35,7 @@ class DecodedAudio:
     samples: np.ndarray  # float32, mono, in [-1, 1]
     sample_rate: int
     source_duration_s: float  # length of the whole file, as its container says (or what was decoded)
+    capped: bool = False  # decoding stopped at the cap with more audio after it (or a length nobody states)
 
     @property
     def analyzed_s(self) -> float:
@@ -80,11 +81,14 @@ def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 6
     np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(samples, -1.0, 1.0, out=samples)
     decoded_s = samples.size / sample_rate
-    capped = decoded_s >= max_seconds - 1.0 / sample_rate * 1024
-    # Only a capped decode needs the container's word for the full length; otherwise what decoded
-    # is the truth (a damaged header may claim more than there is).
-    source_s = max(_container_duration(stderr) or 0.0, decoded_s) if capped else decoded_s
-    return DecodedAudio(samples, sample_rate, source_s)
+    stopped = decoded_s >= max_seconds - 1.0 / sample_rate * 1024
+    # Only a decode stopped at the cap needs the container's word for the full length; otherwise what
+    # decoded is the truth (a damaged header may claim more than there is). A stream that states no
+    # length (a browser's WebM recording) and reached the cap is taken to go on.
+    container_s = _container_duration(stderr) if stopped else None
+    source_s = max(container_s or 0.0, decoded_s)
+    capped = stopped and (container_s is None or container_s > decoded_s + 0.5)
+    return DecodedAudio(samples, sample_rate, source_s, capped)
 
 
 def _run_bounded(command: list[str], max_bytes: int, timeout_s: float) -> tuple[bytearray, int, bytes]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from genrelens import musicnn_features
-from genrelens.audio import decode
+from genrelens.audio import DecodedAudio, decode
 from genrelens.heads import ensemble_average
 from genrelens.models import ModelCard, MusicnnModels, load_predictor
 
@@ -262,16 +262,16 @@ class GenreClassifier:
         # the ensemble (or the CNN alone when musicnn is off) runs every model and feature function
         self.analyze_signal(noise, len(noise) / self.settings.sample_rate, self.models[-1])
 
-    def decode(self, path: str) -> tuple[np.ndarray, float]:
-        audio = decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
-        return audio.samples, audio.source_duration_s
+    def decode(self, path: str) -> DecodedAudio:
+        return decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
 
     def analyze_file(self, path: str, model: str | None = None) -> tuple[Analysis, np.ndarray]:
         """Analyse one file; returns the result and the decoded signal (for the pictures)."""
         started = time.perf_counter()
-        samples, source_s = self.decode(path)
+        audio = self.decode(path)
         decoded = time.perf_counter()
-        analysis = self.analyze_signal(samples, source_s, model)
+        analysis = self.analyze_signal(audio.samples, audio.source_duration_s, model, capped=audio.capped)
+        samples = audio.samples
         analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
         analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
         return analysis, samples
@@ -294,7 +294,10 @@ class GenreClassifier:
                  "ensemble": [self.predictor.backend, "tflite"]}[model]
         return "+".join(dict.fromkeys(parts))
 
-    def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None) -> Analysis:
+    def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None,
+                       capped: bool | None = None) -> Analysis:
+        """``capped``: the decoder's word that the audio went on past what it gave (default: the source is
+        longer than the samples)."""
         model = model or self.default_model
         if model not in self.models:
             raise ValueError(f"unknown model {model!r}; choose from {self.models}")
@@ -340,7 +343,7 @@ class GenreClassifier:
         return Analysis(
             duration_s=round(float(max(source_duration_s, duration_s)), 2),
             analyzed_s=round(duration_s, 2),
-            capped=bool(source_duration_s > duration_s + 0.5),
+            capped=bool(source_duration_s > duration_s + 0.5 if capped is None else capped),
             genre=genres[0]["genre"],
             confidence=genres[0]["probability"],
             genres=genres,

@@ -29,3 +29,26 @@ def test_cap_limits_what_is_analysed_and_says_so(tmp_path, seven_minutes):
     assert body["analyzed_s"] == pytest.approx(120, abs=0.05)
     assert [s["start_s"] for s in body["segments"]] == [3.0 * i for i in range(40)]
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def streamed_webm(path, seconds: float):
+    """A WebM/Opus recording written to a pipe, as a browser's recorder makes it: no length in its header."""
+    import subprocess
+
+    from conftest import ffmpeg_binary
+
+    with open(path, "wb") as out:
+        subprocess.run([ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                        "-i", f"sine=frequency=330:duration={seconds}", "-c:a", "libopus", "-f", "webm", "pipe:1"],
+                       stdout=out, check=True, timeout=60)
+    return path
+
+
+def test_a_recording_that_states_no_length_is_capped_when_it_reaches_the_cap(tmp_path, audio_dir):
+    from genrelens.audio import decode
+
+    recording = streamed_webm(audio_dir / "recording.webm", 8.0)
+    assert decode(str(recording), 22050, 3.0).capped
+    assert not decode(str(recording), 22050, 20.0).capped  # it ended before the cap
+    body = upload(make_app(tmp_path, MAX_ANALYSIS_SECONDS=3).test_client(), recording).get_json()
+    assert body["capped"] is True and body["analyzed_s"] == pytest.approx(3.0, abs=0.05)
