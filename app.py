@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 
@@ -87,6 +88,29 @@ def display_name(raw: str | None) -> str:
     name = re.split(r"[\\/]", raw or "")[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     return name.strip()[:200] or "upload"
+
+
+UPLOAD_PREFIX = "upload-"
+STALE_UPLOAD_S = 900.0  # far longer than a request may live (gunicorn's --timeout 120 kills it first)
+_last_sweep = [float("-inf")]
+
+
+def sweep_stale_uploads(directory: str, every_s: float = 60.0) -> None:
+    """Delete upload temp files older than STALE_UPLOAD_S: what a worker killed mid-request left.
+
+    Its ``finally`` never ran, and no other process knows the file; runs at most every ``every_s``.
+    """
+    if time.monotonic() - _last_sweep[0] < every_s:
+        return
+    _last_sweep[0] = time.monotonic()
+    now = time.time()
+    for entry in os.scandir(directory):
+        try:
+            if entry.name.startswith(UPLOAD_PREFIX) and entry.is_file() and now - entry.stat().st_mtime > STALE_UPLOAD_S:
+                os.unlink(entry.path)
+                log.warning("removed a stale upload left by a killed worker: %s", entry.name)
+        except FileNotFoundError:  # another worker swept it first
+            continue
 
 
 MODEL_DESCRIPTIONS = {
@@ -196,7 +220,8 @@ def create_app(config: dict | None = None) -> Flask:
         if upload is None:
             raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
         filename = display_name(upload.filename)
-        fd, path = tempfile.mkstemp(prefix="upload-", dir=settings["UPLOAD_DIR"])
+        sweep_stale_uploads(settings["UPLOAD_DIR"])
+        fd, path = tempfile.mkstemp(prefix=UPLOAD_PREFIX, dir=settings["UPLOAD_DIR"])
         try:
             with os.fdopen(fd, "wb") as out:
                 upload.save(out)

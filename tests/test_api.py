@@ -249,3 +249,22 @@ def test_an_upload_dir_that_does_not_exist_yet_is_made(tmp_path, song_mp3):
     response = upload(client, song_mp3)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert uploads.is_dir() and list(uploads.iterdir()) == []
+
+
+def test_uploads_left_by_a_killed_worker_are_swept(tmp_path, song_mp3, monkeypatch):
+    """A worker killed mid-request never deletes its temp file: a later upload removes stale ones only."""
+    import os
+    import time
+
+    import app as web
+
+    monkeypatch.setattr(web, "_last_sweep", [float("-inf")], raising=False)
+    client = web.create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")}).test_client()
+    stale, in_flight, other = (tmp_path / "up" / name for name in ("upload-killed", "upload-in-flight", "notes.txt"))
+    for path in (stale, in_flight, other):
+        path.write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for path in (stale, other):
+        os.utime(path, (hour_ago, hour_ago))
+    assert upload(client, song_mp3).status_code == 200
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["notes.txt", "upload-in-flight"]
