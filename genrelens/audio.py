@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -91,44 +90,63 @@ def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 6
     return DecodedAudio(samples, sample_rate, source_s, capped)
 
 
+class _LogKeeper(threading.Thread):
+    """Reads a process's log as it comes and keeps its first and last ``_LOG_PART`` bytes, nothing more:
+    a damaged file can make ffmpeg log megabytes a second, for as long as the decode timeout."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self._stream = stream
+        self.head = bytearray()
+        self.tail = bytearray()
+
+    def run(self) -> None:
+        while chunk := self._stream.read1(1 << 16):
+            room = _LOG_PART - len(self.head)
+            self.head += chunk[:room]
+            self.tail += chunk[room:] if room > 0 else chunk
+            del self.tail[: max(0, len(self.tail) - _LOG_PART)]
+
+    def text(self) -> bytes:
+        return bytes(self.head) + b"\n" + bytes(self.tail)
+
+
 def _run_bounded(command: list[str], max_bytes: int, timeout_s: float) -> tuple[bytearray, int, bytes]:
-    """Run ffmpeg; keep at most ``max_bytes`` of its output and the head and tail of its log.
+    """Run ffmpeg; keep at most ``max_bytes`` of its output and the head and tail of its log (in memory).
 
-    The process is killed after ``timeout_s``. Its log goes to an anonymous temp file (unlinked at
-    once, so nothing can be left behind), because a damaged file can make ffmpeg log megabytes.
+    The process is killed after ``timeout_s``.
     """
-    with tempfile.TemporaryFile() as log_file:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file)
-        timed_out = threading.Event()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log_keeper = _LogKeeper(process.stderr)
+    log_keeper.start()
+    timed_out = threading.Event()
 
-        def kill() -> None:
-            timed_out.set()
+    def kill() -> None:
+        timed_out.set()
+        process.kill()
+
+    timer = threading.Timer(timeout_s, kill)
+    timer.start()
+    pcm = bytearray()
+    try:
+        while len(pcm) < max_bytes:
+            chunk = process.stdout.read1(1 << 20)
+            if not chunk:
+                break
+            pcm += chunk
+        process.stdout.close()  # anything past the cap: ffmpeg stops on a broken pipe
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
             process.kill()
-
-        timer = threading.Timer(timeout_s, kill)
-        timer.start()
-        pcm = bytearray()
-        try:
-            while len(pcm) < max_bytes:
-                chunk = process.stdout.read1(1 << 20)
-                if not chunk:
-                    break
-                pcm += chunk
-            process.stdout.close()  # anything past the cap: ffmpeg stops on a broken pipe
-            returncode = process.wait()
-        finally:
-            timer.cancel()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if timed_out.is_set():
-            raise DecodeError(f"decoding took longer than {timeout_s:.0f} s")
-        log_file.seek(0)
-        head = log_file.read(_LOG_PART)
-        log_file.seek(max(len(head), log_file.seek(0, os.SEEK_END) - _LOG_PART))
-        tail = log_file.read(_LOG_PART)
+            process.wait()
+        log_keeper.join(timeout=5)
+        process.stderr.close()
+    if timed_out.is_set():
+        raise DecodeError(f"decoding took longer than {timeout_s:.0f} s")
     del pcm[min(len(pcm), max_bytes) // 4 * 4 :]  # whole float32 samples, at most the cap
-    return pcm, returncode, head + b"\n" + tail
+    return pcm, returncode, log_keeper.text()
 
 
 def _container_duration(stderr: bytes) -> float | None:

@@ -96,3 +96,21 @@ def test_ffmpeg_runs_under_a_time_limit(audio_dir):
     with pytest.raises(DecodeError, match="longer than"):
         decode(str(path), 22050, max_seconds=600, timeout_s=0.001)
     assert decode(str(path), 22050, max_seconds=600, timeout_s=30).analyzed_s == pytest.approx(60, abs=0.05)
+
+
+def test_a_chatty_decoder_keeps_only_the_head_and_tail_of_its_log_in_memory(monkeypatch):
+    """A damaged file can make ffmpeg log megabytes a second: none of it goes to disk, 64 KB of it is kept."""
+    import sys
+    import tempfile
+
+    from genrelens import audio
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("the decoder's log went to a file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    chatty = ("import sys; sys.stderr.buffer.write(b'A' * 40000 + b'B' * 3000000 + b'C' * 40000);"
+              " sys.stdout.buffer.write(bytes(16))")
+    pcm, returncode, log = audio._run_bounded([sys.executable, "-c", chatty], max_bytes=1024, timeout_s=30)
+    assert returncode == 0 and bytes(pcm) == bytes(16)
+    assert log == b"A" * 32768 + b"\n" + b"C" * 32768
