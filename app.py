@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from genrelens.audio import DecodeError
+from genrelens.audio import DecodeError, DecoderUnavailable, decoder_problem
 from genrelens.pipeline import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
 from genrelens.store import AnalysisStore
 from genrelens.visualizations import KINDS, render
@@ -198,8 +198,15 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify({"status": "ok", "model": classifier.default_model, "models": list(classifier.models),
-                        "version": classifier.card.version})
+        """200 when the service can analyse uploads; 503 naming what is broken (the decoder) when not."""
+        problem = decoder_problem()
+        body = {"status": "degraded" if problem else "ok", "model": classifier.default_model,
+                "models": list(classifier.models), "version": classifier.card.version}
+        if problem:
+            body["problems"] = {"decoder": problem}
+        response = jsonify(body)
+        response.status_code = 503 if problem else 200
+        return response
 
     @app.get("/api/model")
     def model_card():
@@ -228,6 +235,10 @@ def create_app(config: dict | None = None) -> Flask:
             if os.path.getsize(path) == 0:
                 raise ApiError(400, "empty_file", "The file is empty.")
             analysis, signal = classifier.analyze_file(path, model)
+        except DecoderUnavailable as exc:
+            log.error("decoder unavailable: %s", exc)
+            raise ApiError(503, "decoder_unavailable", "The audio decoder is not working on this server; "
+                                                       "please try again later.") from exc
         except DecodeError as exc:
             raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
         except AnalysisError as exc:

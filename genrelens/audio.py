@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,6 +28,14 @@ _DURATION = re.compile(rb"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 class DecodeError(Exception):
     """The bytes are not audio that ffmpeg can decode (or decoding ran out of time)."""
+
+
+class DecoderUnavailable(Exception):
+    """ffmpeg itself is missing or broken: no fault of the upload (the API answers 503)."""
+
+
+DECODER_CHECK_EVERY_S = 30.0
+_decoder_check: dict = {"at": float("-inf"), "problem": None}
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,23 @@ def ffmpeg_binary() -> str:
     return path
 
 
+def decoder_problem() -> str | None:
+    """None when ffmpeg answers ``-version``; else what is wrong with it (checked at most every 30 s)."""
+    if time.monotonic() - _decoder_check["at"] < DECODER_CHECK_EVERY_S:
+        return _decoder_check["problem"]
+    binary = ffmpeg_binary()
+    try:
+        done = subprocess.run([binary, "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        problem = None if done.returncode == 0 and b"ffmpeg" in done.stdout else \
+            f"ffmpeg at {binary} does not work (exit status {done.returncode})"
+    except OSError as exc:
+        problem = f"ffmpeg at {binary} cannot be started ({exc.strerror or exc})"
+    except subprocess.TimeoutExpired:
+        problem = f"ffmpeg at {binary} does not answer"
+    _decoder_check.update(at=time.monotonic(), problem=problem)
+    return problem
+
+
 def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 60.0) -> DecodedAudio:
     """Decode at most ``max_seconds`` of ``path`` to mono ``sample_rate`` Hz float32 samples."""
     command = [
@@ -73,6 +99,9 @@ def decode(path: str, sample_rate: int, max_seconds: float, timeout_s: float = 6
     pcm, returncode, stderr = _run_bounded(command, max_bytes=4 * int((max_seconds + 1) * sample_rate), timeout_s=timeout_s)
     samples = np.frombuffer(pcm, dtype="<f4", count=len(pcm) // 4)  # a writable view, no copy
     if samples.size == 0:
+        problem = decoder_problem()  # the file's fault, or the decoder's?
+        if problem:
+            raise DecoderUnavailable(problem)
         raise DecodeError(_ffmpeg_reason(stderr, path))
     if returncode != 0:
         # Damaged tail (truncated file): keep what decoded, as a media player would.
@@ -116,7 +145,10 @@ def _run_bounded(command: list[str], max_bytes: int, timeout_s: float) -> tuple[
 
     The process is killed after ``timeout_s``.
     """
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise DecoderUnavailable(f"ffmpeg at {command[0]} cannot be started ({exc.strerror or exc})") from exc
     log_keeper = _LogKeeper(process.stderr)
     log_keeper.start()
     timed_out = threading.Event()

@@ -114,3 +114,25 @@ def test_a_chatty_decoder_keeps_only_the_head_and_tail_of_its_log_in_memory(monk
     pcm, returncode, log = audio._run_bounded([sys.executable, "-c", chatty], max_bytes=1024, timeout_s=30)
     assert returncode == 0 and bytes(pcm) == bytes(16)
     assert log == b"A" * 32768 + b"\n" + b"C" * 32768
+
+
+@pytest.mark.parametrize("binary", ["/nonexistent/ffmpeg", "/bin/false"])
+def test_a_missing_or_broken_decoder_is_a_503_and_health_says_so(tmp_path, song_mp3, monkeypatch, binary):
+    """Not the upload's fault: a clear 503, not a 415 or a 500; /healthz names the broken part."""
+    from conftest import make_app
+    from genrelens import audio
+
+    monkeypatch.setenv("FFMPEG_BINARY", binary)
+    monkeypatch.setattr(audio, "_decoder_check", {"at": float("-inf"), "problem": None}, raising=False)
+    audio.ffmpeg_binary.cache_clear()
+    try:
+        client = make_app(tmp_path).test_client()
+        response = upload(client, song_mp3)
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.get_json()["error"]["code"] == "decoder_unavailable"
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.get_json()["status"] == "degraded"
+        assert binary in health.get_json()["problems"]["decoder"]
+        assert list((tmp_path / "uploads").iterdir()) == []
+    finally:
+        audio.ffmpeg_binary.cache_clear()
