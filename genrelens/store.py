@@ -63,7 +63,7 @@ class AnalysisStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
-            self.prune()
+            self.prune(keep=analysis_id)
 
     def result(self, analysis_id: str) -> dict | None:
         folder = self._folder(analysis_id)
@@ -94,19 +94,23 @@ class AnalysisStore:
         folder = self._folder(analysis_id)
         if folder is None:
             return
-        fd, tmp = tempfile.mkstemp(prefix=".png-", dir=folder)
-        with os.fdopen(fd, "wb") as out:
-            out.write(png)
-        try:
+        tmp = None
+        try:  # another worker may prune the entry at any moment: then there is nothing to cache
+            fd, tmp = tempfile.mkstemp(prefix=".png-", dir=folder)
+            with os.fdopen(fd, "wb") as out:
+                out.write(png)
             os.replace(tmp, folder / f"{kind}.png")
-        except FileNotFoundError:  # the entry was pruned while drawing
-            Path(tmp).unlink(missing_ok=True)
+        except FileNotFoundError:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
 
-    def prune(self) -> None:
+    def prune(self, keep: str | None = None) -> None:
         """Drop expired entries and stale staging folders, then the oldest until under ``max_bytes``.
 
         Walking the store costs more as it fills, so ``put`` prunes at most every PRUNE_EVERY_S; the
-        store may exceed its cap by what arrives in that time.
+        store may exceed its cap by what arrives in that time. ``keep`` (the entry just written) is
+        never evicted for size, so even an entry larger than the cap can be read back. Other workers
+        prune the same folders: one that vanishes mid-walk is simply skipped.
         """
         self._last_prune = time.monotonic()
         entries = []
@@ -119,10 +123,15 @@ class AnalysisStore:
             if age > self.ttl_s or (folder.name.startswith(".") and age > 600):
                 shutil.rmtree(folder, ignore_errors=True)
             elif _ID.match(folder.name):
-                size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+                try:
+                    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+                except FileNotFoundError:  # deleted by another worker meanwhile
+                    continue
                 entries.append((born, size, folder))
         total = sum(size for _, size, _ in entries)
         for _, size, folder in sorted(entries):
+            if folder.name == keep:
+                continue
             if total <= self.max_bytes:
                 break
             shutil.rmtree(folder, ignore_errors=True)

@@ -72,3 +72,52 @@ def test_a_new_picture_does_not_make_an_entry_younger(tmp_path):
     assert store.result(key) is None and store.picture(key, "waveform") is None
     store.prune()
     assert not (tmp_path / key).exists()
+
+
+def test_an_entry_larger_than_the_cap_can_still_be_read_back(tmp_path):
+    store = AnalysisStore(tmp_path, max_bytes=1_000, ttl_s=60)
+    older = store.new_id()
+    store.put(older, {"n": 0}, signal(1))
+    store._last_prune = float("-inf")  # the next put prunes
+    key = store.new_id()
+    store.put(key, {"n": 1}, signal(2))  # 88 kB against a 1-kB cap
+    assert store.result(key) == {"n": 1}
+    assert store.result(older) is None, "the older entry makes room"
+
+
+def test_prune_skips_an_entry_another_worker_deletes_meanwhile(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    keys = [store.new_id() for _ in range(3)]
+    for key in keys:
+        store.put(key, {}, signal(1))
+    real_iterdir = Path.iterdir
+
+    def racing_iterdir(self):
+        if self.parent == tmp_path and self.name == keys[1]:
+            shutil.rmtree(self)  # the other worker's prune got there first
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", racing_iterdir)
+    store.prune()
+    assert [store.result(k) is not None for k in keys] == [True, False, True]
+
+
+def test_a_picture_for_an_entry_pruned_while_it_was_drawn_is_dropped_quietly(tmp_path, monkeypatch):
+    import shutil
+    import tempfile as tempfile_module
+
+    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    key = store.new_id()
+    store.put(key, {}, signal(1))
+    real_mkstemp = tempfile_module.mkstemp
+
+    def pruned_first(*args, **kwargs):
+        shutil.rmtree(tmp_path / key)  # another worker pruned the entry while the picture was drawn
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile_module, "mkstemp", pruned_first)
+    store.put_picture(key, "waveform", b"\x89PNG fake")  # no exception: there is just nothing to cache
+    assert store.picture(key, "waveform") is None and not (tmp_path / key).exists()
