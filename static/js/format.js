@@ -41,12 +41,13 @@ export function clock(seconds) {
   return hours ? `${hours}:${String(mins).padStart(2, '0')}:${secs}` : `${mins}:${secs}`;
 }
 
-/** seconds -> "12.4 s" / "3 min 32 s" for prose */
+/** seconds -> "12.4 s" / "3 min 32 s" for prose (rounded first, so 119.7 s is "2 min", never "1 min 60 s") */
 export function duration(seconds) {
   if (!isNum(seconds)) return '—';
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  const s = Math.round(seconds % 60);
+  if (Math.round(seconds * 10) < 600) return `${seconds.toFixed(1)} s`;
+  const total = Math.round(seconds);
+  const m = Math.floor(total / 60);
+  const s = total % 60;
   return s ? `${m} min ${s} s` : `${m} min`;
 }
 

@@ -1,0 +1,60 @@
+// Unit tests of the page's pure helpers (node --test; run by tests/test_js_units.py).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { clock, duration, modelLabel, ms, pct, rgba, textOn } from '../../static/js/format.js';
+
+// results.js reads the page's address when it loads (api.js): give it one.
+globalThis.window = { location: { search: '', href: 'http://127.0.0.1/' } };
+globalThis.document = { querySelector: () => null };
+const { electronicLeads, sortedGenres, titleCase } = await import('../../static/js/results.js');
+
+test('duration rounds before it splits minutes and seconds', () => {
+  assert.equal(duration(119.7), '2 min');
+  assert.equal(duration(59.96), '1 min');
+  assert.equal(duration(59.94), '59.9 s');
+  assert.equal(duration(212.4), '3 min 32 s');
+  assert.equal(duration(12.44), '12.4 s');
+  assert.equal(duration(undefined), '—');
+});
+
+test('clock shows m:ss and h:mm:ss', () => {
+  assert.equal(clock(0), '0:00');
+  assert.equal(clock(65.9), '1:05');
+  assert.equal(clock(3 * 3600 + 8), '3:00:08');
+  assert.equal(clock(-1), '0:00');
+});
+
+test('percentages, milliseconds, labels', () => {
+  assert.equal(pct(0.7134), '71.3%');
+  assert.equal(pct(0.5, 0), '50%');
+  assert.equal(pct(null), '—');
+  assert.equal(ms(311.4), '311 ms');
+  assert.equal(ms(1500), '1.50 s');
+  assert.equal(modelLabel('mfcc_cnn'), 'MFCC CNN');
+  assert.equal(modelLabel('other'), 'other');
+});
+
+test('colours: rgba and readable text', () => {
+  assert.equal(rgba('#19c8e6', 0.5), 'rgba(25, 200, 230, 0.5)');
+  assert.equal(rgba('nonsense', 1), 'rgba(128, 128, 128, 1)');
+  assert.equal(textOn('#ffffff'), '#000');
+  assert.equal(textOn('#000000'), '#fff');
+});
+
+test('the electronic card leads only when electronic is first, or in the top three with 15 %', () => {
+  const genres = (pairs) => ({ genres: pairs.map(([genre, probability]) => ({ genre, probability })) });
+  assert.equal(electronicLeads(genres([['electronic', 0.4], ['pop', 0.3]])), true);
+  assert.equal(electronicLeads(genres([['pop', 0.5], ['rock', 0.2], ['electronic', 0.15]])), true);
+  assert.equal(electronicLeads(genres([['pop', 0.5], ['rock', 0.3], ['electronic', 0.14]])), false);
+  assert.equal(electronicLeads(genres([['pop', 0.4], ['rock', 0.2], ['jazz', 0.2], ['electronic', 0.19]])), false);
+  assert.equal(electronicLeads(genres([['pop', 1]])), false);
+  assert.deepEqual(sortedGenres(genres([['a', 0.1], ['b', 0.9]])).map((g) => g.genre), ['b', 'a']);
+});
+
+test('guide names in capitals are shown in title case, spelling untouched', () => {
+  assert.equal(titleCase('LARRY HEARD aka MR. FINGERS'), 'Larry Heard aka Mr. Fingers');
+  assert.equal(titleCase('DJ FOOD'), 'DJ Food');
+  assert.equal(titleCase('Massive Attack'), 'Massive Attack');
+  assert.equal(titleCase('SL2'), 'SL2');
+});
