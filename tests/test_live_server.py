@@ -37,9 +37,13 @@ def server(tmp_path_factory):
     (tmp / "uploads").mkdir()
     port = free_port()
     env = os.environ | {"ANALYSIS_DIR": str(tmp / "store"), "UPLOAD_DIR": str(tmp / "uploads"), "MAX_UPLOAD_MB": "5"}
-    process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = tmp / "server.log"  # a file, not a pipe: a chatty server can never block on a full pipe
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}: " + log_path.read_text(errors="replace")[-2000:])
         try:
             if request(port, "GET", "/healthz")[0] == 200:
                 break
@@ -47,7 +51,7 @@ def server(tmp_path_factory):
             time.sleep(0.2)
     else:
         process.kill()
-        pytest.fail("server did not start: " + process.stderr.read().decode()[-2000:])
+        pytest.fail("server did not start in 90 s: " + log_path.read_text(errors="replace")[-2000:])
     yield port, tmp
     process.terminate()
     process.wait(timeout=30)
