@@ -153,8 +153,67 @@ def test_genre_guide_route_serves_genres_json(client, genres):
 
 
 def test_health(client):
-    body = client.get("/healthz").get_json()
-    assert body["status"] == "ok" and body["model"] in body["models"]
+    response = client.get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ok" and "problems" not in body
+    default = json.loads((ROOT / "models" / "musicnn_card.json").read_text())["default_model"]
+    assert body["model"] == default and body["models"] == ["mfcc_cnn", "musicnn", "ensemble"]
+    assert body["version"] == json.loads((ROOT / "models" / "model_card.json").read_text())["version"]
+
+
+def test_the_model_can_be_chosen_by_a_form_field_too(client, song_mp3):
+    with open(song_mp3, "rb") as handle:
+        response = client.post("/file-upload", data={"file": (handle, "song.mp3"), "model": "mfcc_cnn"},
+                               content_type="multipart/form-data")
+    assert response.status_code == 200 and response.get_json()["model"]["name"] == "mfcc_cnn"
+
+
+def test_every_response_carries_the_security_headers(client, song_mp3):
+    body = upload(client, song_mp3).get_json()
+    for response in (client.get("/"), client.get("/healthz"), client.get("/analyses/0000000000000000"),
+                     client.get(body["images"]["waveform"])):
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    picture = client.get(body["images"]["waveform"])
+    assert picture.headers["Cache-Control"] == "private, max-age=3600" and picture.mimetype == "image/png"
+
+
+def test_a_missing_genre_guide_is_a_json_404(tmp_path, monkeypatch):
+    import app as web
+    from conftest import make_app
+
+    monkeypatch.setattr(web, "ROOT", tmp_path)  # no genres.json there
+    error_of(make_app(tmp_path).test_client().get("/api/genres"), 404, "not_found")
+
+
+def test_our_own_bug_is_a_json_500_without_a_trace(tmp_path):
+    from conftest import make_app
+
+    application = make_app(tmp_path)
+    application.add_url_rule("/boom", "boom", lambda: 1 // 0)
+    response = application.test_client().get("/boom")
+    error_of(response, 500, "internal_error")
+    assert "ZeroDivisionError" not in response.get_data(as_text=True)
+
+
+def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
+    from app import config_from_env, create_app
+
+    monkeypatch.setenv("MAX_UPLOAD_MB", "2")
+    monkeypatch.setenv("MAX_ANALYSIS_SECONDS", "30")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("MUSICNN_WINDOWS", "3")
+    monkeypatch.setenv("DEFAULT_MODEL", "ensemble")
+    settings = config_from_env()
+    assert settings["MAX_UPLOAD_MB"] == 2 and settings["MAX_ANALYSIS_SECONDS"] == 30
+    assert settings["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
+    application = create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")})
+    classifier = application.extensions["genre"]["classifier"]
+    assert application.config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
+    assert classifier.max_seconds == 30 and classifier.musicnn_windows == 3 and classifier.default_model == "ensemble"
 
 
 def test_index_page_is_served(client):
