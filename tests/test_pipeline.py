@@ -92,3 +92,46 @@ def test_a_misspelt_backend_is_refused_not_taken_for_keras(monkeypatch):
         load_predictor(model_dir, card)
     monkeypatch.setenv("GENRE_BACKEND", "keras")
     assert load_predictor(model_dir, card).backend == "keras"
+
+
+def test_the_stft_in_blocks_equals_one_stft_over_a_long_signal():
+    """Past one 47-s block the blocked STFT must give exactly the frames of a single centred STFT."""
+    import librosa
+
+    from genrelens.pipeline import STFT_BLOCK_FRAMES, _magnitude_blocks
+
+    signal = (chord(100.0) + 0.3 * np.random.default_rng(3).standard_normal(100 * 22050)).astype(np.float32)
+    blocks = list(_magnitude_blocks(signal, SETTINGS))
+    assert len(blocks) == 3 and blocks[0].shape[1] == STFT_BLOCK_FRAMES  # 100 s: two full blocks and a rest
+    whole = np.abs(librosa.stft(signal, n_fft=SETTINGS.n_fft, hop_length=SETTINGS.hop_length, center=True,
+                                pad_mode="constant", dtype=np.complex64))
+    np.testing.assert_allclose(np.concatenate(blocks, axis=1), whole, rtol=1e-4, atol=1e-3)
+
+
+def test_an_old_model_card_without_the_newer_feature_fields_reads_as_plain_mfccs():
+    old = {"sample_rate": 22050, "n_mfcc": 13, "n_fft": 2048, "hop_length": 512, "segment_seconds": 3.0}
+    settings = FeatureSettings.from_dict(old)
+    assert (settings.n_mfcc, settings.deltas, settings.contrast_bands, settings.n_features) == (13, 0, 0, 13)
+    assert mfcc_segments(chord(6.0), settings).features.shape == (2, 130, 13)
+
+
+def test_ffmpeg_binary_takes_the_setting_then_the_system_then_the_wheel(monkeypatch, tmp_path):
+    import imageio_ffmpeg
+
+    from genrelens import audio
+
+    chosen = tmp_path / "my-ffmpeg"
+    chosen.symlink_to(audio.ffmpeg_binary())
+    try:
+        monkeypatch.setenv("FFMPEG_BINARY", str(chosen))
+        audio.ffmpeg_binary.cache_clear()
+        assert audio.ffmpeg_binary() == str(chosen)
+        assert decode(str(write_audio(tmp_path / "a.mp3", chord(3.0))), 22050, 10).analyzed_s == pytest.approx(3.0, abs=0.05)
+        monkeypatch.delenv("FFMPEG_BINARY")
+        monkeypatch.setattr(audio, "which", lambda name: None)  # a machine without a system ffmpeg
+        audio.ffmpeg_binary.cache_clear()
+        assert audio.ffmpeg_binary() == imageio_ffmpeg.get_ffmpeg_exe()
+        assert decode(str(tmp_path / "a.mp3"), 22050, 10).analyzed_s == pytest.approx(3.0, abs=0.05)
+    finally:
+        monkeypatch.undo()
+        audio.ffmpeg_binary.cache_clear()

@@ -40,3 +40,14 @@ def test_pictures_drawn_in_threads_equal_those_drawn_one_by_one():
         together = list(pool.map(lambda job: render(job[0], job[1], SR), jobs))
     assert together == one_by_one
     assert len(set(one_by_one)) == len(jobs), "every picture differs from the others"
+
+
+def test_the_time_resolution_is_bounded_however_long_the_signal():
+    """About MAX_COLUMNS STFT frames for a 10-minute song, the plain 512 hop for a short clip."""
+    import numpy as np
+
+    from genrelens.visualizations import MAX_COLUMNS, _stft_hop
+
+    ten_minutes = np.zeros(600 * SR, np.float32)
+    assert 1 + len(ten_minutes) // _stft_hop(ten_minutes) <= MAX_COLUMNS + 1
+    assert _stft_hop(np.zeros(10 * SR, np.float32)) == 512
