@@ -25,6 +25,9 @@ def mutate(data: bytes, flips: list[tuple[int, int]], cut: int) -> bytes:
     return bytes(buffer)
 
 
+# What the fuzzing reached, checked by the last test: it must have exercised both outcomes.
+REACHED = {"decoded": 0, "refused": 0, "answered_200": 0, "answered_4xx": 0}
+
 mutations = st.tuples(st.integers(0, 3), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=40),
                       st.integers(0, 60000))
 
@@ -38,7 +41,9 @@ def test_decoder_returns_audio_or_a_decode_error(tmp_path_factory, seeds, case):
     try:
         audio = decode(str(path), 22050, max_seconds=30, timeout_s=20)
     except DecodeError:
+        REACHED["refused"] += 1
         return
+    REACHED["decoded"] += 1
     assert audio.samples.ndim == 1 and audio.samples.dtype.name == "float32"
     assert abs(audio.samples).max() <= 1.0 and audio.analyzed_s <= 30
 
@@ -52,3 +57,9 @@ def test_endpoint_answers_with_a_result_or_a_client_error(app, app_dir, seeds, c
     assert response.status_code in (200, 400, 415, 422), response.get_data(as_text=True)
     assert response.is_json
     assert list((app_dir / "uploads").iterdir()) == []
+    REACHED["answered_200" if response.status_code == 200 else "answered_4xx"] += 1
+
+
+def test_the_fuzzing_reached_both_outcomes():
+    """Mutations that all fail to decode (or all decode) would test one path only."""
+    assert all(count > 0 for count in REACHED.values()), REACHED
