@@ -136,3 +136,14 @@ def test_a_missing_or_broken_decoder_is_a_503_and_health_says_so(tmp_path, song_
         assert list((tmp_path / "uploads").iterdir()) == []
     finally:
         audio.ffmpeg_binary.cache_clear()
+
+
+def test_the_decoder_output_is_cut_at_its_cap_in_whole_samples():
+    """A decode that pours out more than it may (a lying file) is cut at the cap, never read whole."""
+    import sys
+
+    from genrelens import audio
+
+    flood = "import sys; sys.stdout.buffer.write(bytes(50_000_000))"
+    pcm, _, _ = audio._run_bounded([sys.executable, "-c", flood], max_bytes=4_002, timeout_s=30)
+    assert len(pcm) == 4_000  # whole float32 samples, at most the cap

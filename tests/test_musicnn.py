@@ -186,3 +186,32 @@ def test_the_backend_named_is_the_one_that_answered(monkeypatch):
     mixed = GenreClassifier(ROOT / "models", musicnn_windows=1)
     backends = {m: mixed.analyze_signal(chord(6.0), 6.0, m).model["backend"] for m in mixed.models}
     assert backends == {"mfcc_cnn": "keras", "musicnn": "tflite", "ensemble": "keras+tflite"}
+
+
+def test_the_committed_cards_and_model_files_agree():
+    """Genres, styles and shapes line up across the cards, the mapping, the LiteRT files and the heads."""
+    import json
+
+    from genrelens.models import ModelCard, load_predictor
+
+    card = ModelCard.load(ROOT / "models")
+    heads_card = json.loads((ROOT / "models" / "musicnn_card.json").read_text())
+    assert card.genres == heads_card["genres"] == (ROOT / "genre_mapping.txt").read_text().split()
+    assert len(card.genres) == 11 and "electronic" in card.genres
+    cnn = load_predictor(ROOT / "models", card, "tflite")
+    segment = np.zeros((1, card.features["frames_per_segment"], card.features["n_features"]), np.float32)
+    assert cnn.predict(segment).shape == (1, len(card.genres))
+    from genrelens.models import MusicnnModels
+
+    served = MusicnnModels.load(ROOT / "models", card.genres)
+    assert served.head.pooled.weights.shape == (1506, 11) and served.head.tags.weights.shape == (50, 11)
+    assert served.head.tag_share == heads_card["tag_share"]
+    assert served.electronic.style_head.weights.shape == (1506, 7)
+    assert list(served.electronic.styles) == heads_card["styles"]
+    reference = served.electronic.reference
+    assert len(reference.vectors) == len(reference.clips) > 900
+    assert np.allclose(np.linalg.norm(reference.vectors, axis=1), 1, atol=1e-2)
+    assert {clip["genre"] for clip in reference.clips} <= set(reference.genres)
+    for name in ("mfcc_cnn", "musicnn", "ensemble"):  # per-genre supports add up to the test tracks
+        test = heads_card["metrics"][name]["test"]
+        assert sum(g["support"] for g in test["per_genre"].values()) == test["tracks"]

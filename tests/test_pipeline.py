@@ -135,3 +135,20 @@ def test_ffmpeg_binary_takes_the_setting_then_the_system_then_the_wheel(monkeypa
     finally:
         monkeypatch.undo()
         audio.ffmpeg_binary.cache_clear()
+
+
+def test_cli_plain_output_and_its_flags(song_mp3):
+    """One line per file in plain mode; --model picks the model; --musicnn-windows 0 switches tags off."""
+    def run(*flags):
+        return subprocess.run([sys.executable, str(ROOT / "music_genre_classifier.py"), str(song_mp3), *flags],
+                              capture_output=True, text=True, timeout=180, cwd=ROOT)
+
+    plain = run()
+    assert plain.returncode == 0 and plain.stdout.count("\n") == 1
+    assert plain.stdout.startswith(f"{song_mp3}: ") and "segments over 20.0 s" in plain.stdout and "tags: " in plain.stdout
+    chosen = json.loads(run("--json", "--model", "mfcc_cnn").stdout)
+    assert chosen["model"]["name"] == "mfcc_cnn" and len(chosen["tags"]) == 50
+    without = json.loads(run("--json", "--musicnn-windows", "0").stdout)
+    assert without["model"]["name"] == "mfcc_cnn" and without["tags"] == [] and without["electronic"] is None
+    capped = json.loads(run("--json", "--max-seconds", "9").stdout)
+    assert capped["analyzed_s"] == pytest.approx(9, abs=0.05) and capped["capped"] is True
