@@ -50,6 +50,19 @@ class DecodedAudio:
         return len(self.samples) / self.sample_rate
 
 
+def rms(samples: np.ndarray) -> float:
+    """Root-mean-square level of ``samples`` (in float64, so a long float32 signal sums exactly enough)."""
+    samples = np.asarray(samples)
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+
+
+def loop_to(samples: np.ndarray, length: int) -> np.ndarray:
+    """``samples`` repeated end to end and cut to ``length`` (a short clip looped, never zero-padded)."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.tile(samples, -(-length // max(len(samples), 1)))[:length]
+
+
 @lru_cache(maxsize=1)
 def ffmpeg_binary() -> str:
     """The ffmpeg to use: ``FFMPEG_BINARY`` if set, else the system's, else the imageio-ffmpeg wheel's.

@@ -12,9 +12,10 @@ bins; we keep float32.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
+
+from genrelens.audio import loop_to, rms
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -47,14 +48,12 @@ def patch(samples: np.ndarray, sample_rate: int, start_s: float, level_dbfs: flo
     length = int(round(SEGMENT_SECONDS * sample_rate))
     first = int(round(start_s * sample_rate))
     piece = samples[first : first + length]
-    if len(piece) < length:
-        piece = np.tile(piece, math.ceil(length / max(len(piece), 1)))[:length]
+    piece = loop_to(piece, length)
     if sample_rate != SAMPLE_RATE:
         piece = librosa.resample(piece, orig_sr=sample_rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
     piece = piece.astype(np.float32)
     if level_dbfs is not None:
-        rms = float(np.sqrt(np.mean(np.square(piece, dtype=np.float64))))
-        piece = piece * min(10 ** (level_dbfs / 20) / max(rms, 1e-9), MAX_GAIN)
+        piece = piece * min(10 ** (level_dbfs / 20) / max(rms(piece), 1e-9), MAX_GAIN)
     mel = librosa.feature.melspectrogram(y=piece, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
     return np.log10(10000.0 * mel.T[:PATCH_FRAMES] + 1.0).astype(np.float32)
 

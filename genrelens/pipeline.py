@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from genrelens import musicnn_features
-from genrelens.audio import DecodedAudio, decode
+from genrelens.audio import DecodedAudio, decode, loop_to, rms
 from genrelens.heads import ensemble_average
 from genrelens.models import ModelCard, MusicnnModels, load_predictor
 
@@ -110,8 +110,7 @@ def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray
         )
     if len(samples) >= settings.segment_samples:
         return samples
-    repeats = math.ceil(settings.segment_samples / len(samples))
-    return np.tile(samples, repeats)[: settings.segment_samples]
+    return loop_to(samples, settings.segment_samples)
 
 
 STFT_BLOCK_FRAMES = 2048  # ~47 s of audio per STFT block: bounds the memory of a 10-minute upload
@@ -188,7 +187,7 @@ def slice_segments(signal: np.ndarray, features: np.ndarray, settings: FeatureSe
         first = round(start / settings.hop_length)
         blocks.append(features[:, first : first + frames].T)
         chunk = signal[start : start + step]
-        silent.append(float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < threshold)
+        silent.append(rms(chunk) < threshold)
     start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
     return Segments(
         features=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, features.shape[0]), np.float32),
@@ -295,9 +294,8 @@ class GenreClassifier:
         return "+".join(dict.fromkeys(parts))
 
     def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None,
-                       capped: bool | None = None) -> Analysis:
-        """``capped``: the decoder's word that the audio went on past what it gave (default: the source is
-        longer than the samples)."""
+                       capped: bool = False) -> Analysis:
+        """``capped``: the decoder's word (``DecodedAudio.capped``) that the audio went on past what it gave."""
         model = model or self.default_model
         if model not in self.models:
             raise ValueError(f"unknown model {model!r}; choose from {self.models}")
@@ -343,7 +341,7 @@ class GenreClassifier:
         return Analysis(
             duration_s=round(float(max(source_duration_s, duration_s)), 2),
             analyzed_s=round(duration_s, 2),
-            capped=bool(source_duration_s > duration_s + 0.5 if capped is None else capped),
+            capped=bool(capped),
             genre=genres[0]["genre"],
             confidence=genres[0]["probability"],
             genres=genres,
@@ -373,7 +371,7 @@ def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSe
     return {
         "tempo_bpm": round(float(tempo[0]), 1),
         "spectral_centroid_hz": round(float(np.mean(spectral.centroid_hz)), 1),
-        "rms": round(float(np.sqrt(np.dot(signal, signal) / len(signal))), 4),
+        "rms": round(rms(signal), 4),
         "zero_crossing_rate": round(float(np.count_nonzero(signs[1:] != signs[:-1]) / (len(signal) - 1)), 4),
     }
 
