@@ -945,7 +945,10 @@ def test_static_client_works_from_another_origin(song, tmp_path):
         env = {"CORS_ORIGINS": web_origin, "ANALYSIS_DIR": str(tmp_path / "analyses")}
         with serve_app(env) as api, chrome() as driver:
             with urllib.request.urlopen(f"{api}/") as response:
-                (site / "index.html").write_bytes(response.read())
+                page = response.read().decode()
+            # the copy is configured for its API, as a deployer would: ?api= may name it
+            (site / "index.html").write_text(page.replace('<meta name="api-origins" content="">',
+                                                          f'<meta name="api-origins" content="{api}">'))
             driver.get(f"{web_origin}/index.html?api={api}")
             upload_in_page(driver, song)
             analysis_id = wait_for_result(driver)
@@ -970,3 +973,15 @@ def test_a_missing_file_is_a_browser_error_unless_a_test_provoked_it(browser, se
     assert any("no-such-module.js" in e and "404" in e for e in errors), errors
     browser.get(f"{server}/static/js/no-such-module.js")
     assert browser_errors(browser, expected=("/static/js/no-such-module.js",)) == []
+
+
+def test_a_crafted_api_link_cannot_send_uploads_elsewhere(browser, server):
+    """?api= naming an origin the page was not configured for is ignored: uploads stay with the page's API."""
+    api_base = "return import('/static/js/api.js').then(m => m.API_BASE)"
+    browser.get(f"{server}/?api=https://collector.invalid")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "model-stats").text.strip() != "")
+    assert browser.execute_script(api_base) == ""
+    warnings = [e["message"] for e in browser.get_log("browser") if "Ignoring ?api=" in e["message"]]
+    assert warnings, "the page says why it ignored the link"
+    browser.get(f"{server}/?api={server}/")  # its own origin is always fine
+    assert browser.execute_script(api_base) == server

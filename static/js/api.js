@@ -1,7 +1,9 @@
 // Talking to the genre API: base URL, JSON requests, the upload with progress.
 //
 // The base URL is empty (same origin) unless set by, in order of precedence:
-//   ?api=https://host/prefix   in the page URL,
+//   ?api=https://host/prefix   in the page URL, only for an origin the page was configured with
+//                               (its own, the two settings below, or <meta name="api-origins">):
+//                               a crafted link must not send someone's upload to any server;
 //   window.GENRE_API_BASE       set by a script loaded before this module,
 //   <meta name="api-base" content="https://host/prefix">.
 
@@ -14,19 +16,32 @@ export class ApiError extends Error {
   }
 }
 
-function readBase() {
-  const fromQuery = new URLSearchParams(window.location.search).get('api');
-  const fromWindow = typeof window.GENRE_API_BASE === 'string' ? window.GENRE_API_BASE : null;
-  const fromMeta = document.querySelector('meta[name="api-base"]')?.getAttribute('content') ?? '';
-  const base = (fromQuery ?? fromWindow ?? fromMeta).trim();
-  if (!base) return '';
+/** An http(s) URL without its trailing slashes, or null. */
+function httpUrl(text) {
+  if (!text || !text.trim()) return null;
   try {
-    const url = new URL(base, window.location.href);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return '';
-    return url.href.replace(/\/+$/, '');
+    const url = new URL(text.trim(), window.location.href);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null;
   } catch {
-    return '';
+    return null;
   }
+}
+
+function readBase() {
+  const fromWindow = typeof window.GENRE_API_BASE === 'string' ? window.GENRE_API_BASE : '';
+  const fromMeta = document.querySelector('meta[name="api-base"]')?.getAttribute('content') ?? '';
+  const configured = httpUrl(fromWindow) ?? httpUrl(fromMeta);
+  const query = new URLSearchParams(window.location.search).get('api');
+  let chosen = configured;
+  if (query !== null) {
+    const asked = httpUrl(query);
+    const listed = (document.querySelector('meta[name="api-origins"]')?.getAttribute('content') ?? '')
+      .split(/[\s,]+/).map((o) => httpUrl(o)?.origin).filter(Boolean);
+    const allowed = new Set([window.location.origin, configured?.origin, ...listed]);
+    if (asked && allowed.has(asked.origin)) chosen = asked;
+    else console.warn(`Ignoring ?api=${query}: not an API origin this page is configured for.`);
+  }
+  return chosen ? chosen.href.replace(/\/+$/, '') : '';
 }
 
 export const API_BASE = readBase();
