@@ -985,3 +985,31 @@ def test_a_crafted_api_link_cannot_send_uploads_elsewhere(browser, server):
     assert warnings, "the page says why it ignored the link"
     browser.get(f"{server}/?api={server}/")  # its own origin is always fine
     assert browser.execute_script(api_base) == server
+
+
+def test_cancelling_a_shared_link_load_stops_its_request(browser, server):
+    """The shared analysis is fetched with an abort signal; Cancel aborts the request, not just the view."""
+    hang = (
+        "window.__load = 'pending';"
+        " const realFetch = window.fetch.bind(window);"
+        " window.fetch = (input, init) => {"
+        "  const url = String(typeof input === 'string' ? input : input.url);"
+        "  if (!url.includes('/analyses/')) return realFetch(input, init);"
+        "  if (!init || !init.signal) { window.__load = 'no signal'; return new Promise(() => {}); }"
+        "  return new Promise((_, reject) => init.signal.addEventListener('abort', () => {"
+        "   window.__load = 'aborted'; reject(new DOMException('aborted', 'AbortError')); }));"
+        " };"
+    )
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": hang})
+    try:
+        browser.get(f"{server}/?analysis=0123456789abcdef")
+        cancel = browser.find_element(By.ID, "cancel-btn")
+        WebDriverWait(browser, 30).until(lambda d: cancel.is_displayed())
+        cancel.click()
+        WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.__load") != "pending")
+        assert browser.execute_script("return window.__load") == "aborted"
+        assert not browser.find_element(By.ID, "status").is_displayed()
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        assert browser_errors(browser) == []
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})

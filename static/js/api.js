@@ -110,10 +110,15 @@ export async function getJSON(path, { signal } = {}) {
  * upload progress events). `model` picks the model (?model=NAME); empty = the server's default.
  * Returns {promise, abort}.
  */
-export function uploadFile(file, { model = '', onProgress = () => {}, onUploaded = () => {} } = {}) {
+export const UPLOAD_TIMEOUT_MS = 10 * 60 * 1000; // a 50-MB upload on a slow line, then the analysis
+
+export function uploadFile(file, {
+  model = '', onProgress = () => {}, onUploaded = () => {}, timeoutMs = UPLOAD_TIMEOUT_MS,
+} = {}) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve, reject) => {
     xhr.open('POST', apiUrl(model ? `/file-upload?model=${encodeURIComponent(model)}` : '/file-upload'));
+    xhr.timeout = timeoutMs; // never wait forever on a server that stopped answering
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.addEventListener('progress', (e) => {
       if (e.lengthComputable && e.total > 0) onProgress(e.loaded / e.total);

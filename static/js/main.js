@@ -75,6 +75,7 @@ const genresPromise = getJSON('/api/genres').catch(() => ({}));
 const pictures = new PictureLoader(document.querySelectorAll('.analysis-img'));
 let player = null;
 let currentUpload = null;
+let currentLoad = null; // the AbortController of a shared analysis being loaded
 let generation = 0;
 
 // ---------------------------------------------------------------------------- status + errors
@@ -182,7 +183,7 @@ async function analyseFile(file) {
       if (gen === generation) showStatus(`Uploading “${name}”… ${Math.round(p * 100)}%`, { progress: p, cancellable: true });
     },
     onUploaded: () => {
-      if (gen === generation) showStatus(`Analysing “${name}”: listening to every 3-second slice…`, { cancellable: true });
+      if (gen === generation) showStatus(`Analysing “${name}”…`, { cancellable: true });
     },
   });
   currentUpload = upload;
@@ -220,7 +221,8 @@ function showStatusMessage(text) {
 els.cancel.addEventListener('click', () => {
   if (currentUpload) currentUpload.abort();
   else {
-    generation += 1; // loading a shared analysis: ignore its answer
+    generation += 1; // loading a shared analysis: stop its request and ignore any answer
+    currentLoad?.abort();
     hideStatus();
   }
 });
@@ -378,14 +380,16 @@ async function restoreFromLink() {
   }
   const gen = ++generation;
   showStatus('Loading the shared analysis…', { cancellable: true });
+  const loading = new AbortController();
+  currentLoad = loading;
   try {
-    const data = await getJSON(`/analyses/${encodeURIComponent(id)}`);
+    const data = await getJSON(`/analyses/${encodeURIComponent(id)}`, { signal: loading.signal });
     if (gen !== generation) return;
     hideStatus();
     els.shareUrl.value = pageUrlFor(id).href;
     await showResult(data, null, gen);
   } catch (err) {
-    if (gen !== generation) return;
+    if (gen !== generation || err?.name === 'AbortError') return;
     hideStatus();
     if (err instanceof ApiError && err.status === 404) {
       showError('This analysis is no longer available',
