@@ -1,4 +1,5 @@
-"""The web layer: routes, JSON errors, config from the environment. The pipeline lives elsewhere.
+"""The web layer: an app factory, one blueprint per concern (page, upload, analyses, api), JSON errors,
+settings from the environment in ``app.config``. The pipeline lives in ``genrelens``.
 
     gunicorn 'app:create_app()'     # production (see Procfile)
     python app.py                   # development server on http://127.0.0.1:5000
@@ -13,7 +14,7 @@ import time
 import unicodedata
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from genrelens.audio import DecodeError, DecoderUnavailable, decoder_problem
@@ -147,10 +148,157 @@ def models_overview(classifier: GenreClassifier) -> dict:
     }
 
 
+def _classifier() -> GenreClassifier:
+    return current_app.extensions["genre"]["classifier"]
+
+
+def _store() -> AnalysisStore:
+    return current_app.extensions["genre"]["store"]
+
+
+def with_links(analysis_id: str, result: dict) -> dict:
+    images = {kind: f"/analyses/{analysis_id}/{kind}.png" for kind in KINDS}
+    return {"id": analysis_id, **result, "images": images}
+
+
+# ---------------------------------------------------------------------------- page: GET /
+page = Blueprint("page", __name__)
+
+
+@page.get("/")
+def index():
+    return render_template("index.html", max_upload_mb=f"{current_app.config['MAX_UPLOAD_MB']:g}")
+
+
+# ---------------------------------------------------------------------------- upload: POST /file-upload
+upload = Blueprint("upload", __name__)
+
+
+@upload.post("/file-upload")
+def file_upload():
+    classifier, settings = _classifier(), current_app.config
+    model = request.args.get("model") or request.form.get("model") or None
+    if model is not None and model not in classifier.models:
+        raise ApiError(400, "unknown_model", f"No model '{model[:40]}'; choose from {', '.join(classifier.models)}.")
+    sent = request.files.get("file")
+    if sent is None:
+        raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
+    filename = display_name(sent.filename)
+    sweep_stale_uploads(settings["UPLOAD_DIR"])
+    fd, path = tempfile.mkstemp(prefix=UPLOAD_PREFIX, dir=settings["UPLOAD_DIR"])
+    try:
+        with os.fdopen(fd, "wb") as out:
+            sent.save(out)
+        if os.path.getsize(path) == 0:
+            raise ApiError(400, "empty_file", "The file is empty.")
+        analysis, signal = classifier.analyze_file(path, model)
+    except DecoderUnavailable as exc:
+        log.error("decoder unavailable: %s", exc)
+        raise ApiError(503, "decoder_unavailable", "The audio decoder is not working on this server; "
+                                                   "please try again later.") from exc
+    except DecodeError as exc:
+        raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
+    except AnalysisError as exc:
+        raise ApiError(422, exc.code, exc.message) from exc
+    finally:
+        os.unlink(path)
+    store = _store()
+    analysis_id = store.new_id()
+    result = {"filename": filename, **analysis.to_dict()}
+    store.put(analysis_id, result, signal)
+    return jsonify(with_links(analysis_id, result))
+
+
+# ---------------------------------------------------------------------------- analyses: stored results and pictures
+analyses = Blueprint("analyses", __name__, url_prefix="/analyses")
+
+
+@analyses.get("/<analysis_id>")
+def analysis(analysis_id: str):
+    result = _store().result(analysis_id)
+    if result is None:
+        raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+    return jsonify(with_links(analysis_id, result))
+
+
+@analyses.get("/<analysis_id>/<kind>.png")
+def picture(analysis_id: str, kind: str):
+    if kind not in KINDS:
+        raise ApiError(404, "not_found", f"No picture of kind '{kind}'; kinds: {', '.join(KINDS)}.")
+    store, settings = _store(), _classifier().settings
+    png = store.picture(analysis_id, kind)
+    if png is None:
+        signal = store.signal(analysis_id)
+        if signal is None:
+            raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+        png = render(kind, signal, settings.sample_rate, settings.n_mfcc)
+        store.put_picture(analysis_id, kind, png)
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# ---------------------------------------------------------------------------- api: model card, genre guide, health
+api = Blueprint("api", __name__)
+
+
+@api.get("/healthz")
+def healthz():
+    """200 when the service can analyse uploads; 503 naming what is broken (the decoder) when not."""
+    classifier = _classifier()
+    problem = decoder_problem()
+    body = {"status": "degraded" if problem else "ok", "model": classifier.default_model,
+            "models": list(classifier.models), "version": classifier.card.version}
+    if problem:
+        body["problems"] = {"decoder": problem}
+    response = jsonify(body)
+    response.status_code = 503 if problem else 200
+    return response
+
+
+@api.get("/api/model")
+def model_card():
+    return jsonify(models_overview(_classifier()))
+
+
+@api.get("/api/genres")
+def genres():
+    genres_file = Path(current_app.config["GENRES_FILE"])
+    if not genres_file.exists():
+        raise ApiError(404, "not_found", "No genre guide is installed.")
+    return Response(genres_file.read_bytes(), mimetype="application/json")
+
+
+# ---------------------------------------------------------------------------- errors and headers, for every route
+def api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def http_error(exc: HTTPException):
+    if exc.code == 413:
+        limit = current_app.config["MAX_UPLOAD_MB"]
+        return error_response(413, "too_large", f"The file is larger than the {limit:g} MB upload limit.")
+    return error_response(exc.code or 500, _HTTP_CODES.get(exc.code, "http_error"), exc.description or exc.name)
+
+
+def internal_error(exc: Exception):
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def create_app(config: dict | None = None) -> Flask:
-    settings = config_from_env() | (config or {})
+    """The app: settings (environment, then ``config``) in ``app.config``, the models loaded and warmed
+    once, the analysis store, one blueprint per concern."""
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
+    app.config.update(config_from_env() | {"GENRES_FILE": str(ROOT / "genres.json")} | (config or {}))
+    settings = app.config
+    settings["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
     app.json.sort_keys = False
 
     classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
@@ -158,120 +306,18 @@ def create_app(config: dict | None = None) -> Flask:
     classifier.warm_up()
     store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
     os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
-    genres_file = ROOT / "genres.json"
-    app.extensions["genre"] = {"classifier": classifier, "store": store, "settings": settings}
+    app.extensions["genre"] = {"classifier": classifier, "store": store}
 
     if settings["CORS_ORIGINS"]:
         from flask_cors import CORS
 
         CORS(app, origins=settings["CORS_ORIGINS"])
-
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
-    def with_links(analysis_id: str, result: dict) -> dict:
-        images = {kind: f"/analyses/{analysis_id}/{kind}.png" for kind in KINDS}
-        return {"id": analysis_id, **result, "images": images}
-
-    @app.errorhandler(ApiError)
-    def api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if exc.code == 413:
-            limit = settings["MAX_UPLOAD_MB"]
-            return error_response(413, "too_large", f"The file is larger than the {limit:g} MB upload limit.")
-        return error_response(exc.code or 500, _HTTP_CODES.get(exc.code, "http_error"), exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def internal_error(exc: Exception):
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "Something went wrong on our side.")
-
-    @app.get("/")
-    def index():
-        return render_template("index.html", max_upload_mb=f"{settings['MAX_UPLOAD_MB']:g}")
-
-    @app.get("/healthz")
-    def healthz():
-        """200 when the service can analyse uploads; 503 naming what is broken (the decoder) when not."""
-        problem = decoder_problem()
-        body = {"status": "degraded" if problem else "ok", "model": classifier.default_model,
-                "models": list(classifier.models), "version": classifier.card.version}
-        if problem:
-            body["problems"] = {"decoder": problem}
-        response = jsonify(body)
-        response.status_code = 503 if problem else 200
-        return response
-
-    @app.get("/api/model")
-    def model_card():
-        return jsonify(models_overview(classifier))
-
-    @app.get("/api/genres")
-    def genres():
-        if not genres_file.exists():
-            raise ApiError(404, "not_found", "No genre guide is installed.")
-        return Response(genres_file.read_bytes(), mimetype="application/json")
-
-    @app.post("/file-upload")
-    def file_upload():
-        model = request.args.get("model") or request.form.get("model") or None
-        if model is not None and model not in classifier.models:
-            raise ApiError(400, "unknown_model", f"No model '{model[:40]}'; choose from {', '.join(classifier.models)}.")
-        upload = request.files.get("file")
-        if upload is None:
-            raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
-        filename = display_name(upload.filename)
-        sweep_stale_uploads(settings["UPLOAD_DIR"])
-        fd, path = tempfile.mkstemp(prefix=UPLOAD_PREFIX, dir=settings["UPLOAD_DIR"])
-        try:
-            with os.fdopen(fd, "wb") as out:
-                upload.save(out)
-            if os.path.getsize(path) == 0:
-                raise ApiError(400, "empty_file", "The file is empty.")
-            analysis, signal = classifier.analyze_file(path, model)
-        except DecoderUnavailable as exc:
-            log.error("decoder unavailable: %s", exc)
-            raise ApiError(503, "decoder_unavailable", "The audio decoder is not working on this server; "
-                                                       "please try again later.") from exc
-        except DecodeError as exc:
-            raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
-        except AnalysisError as exc:
-            raise ApiError(422, exc.code, exc.message) from exc
-        finally:
-            os.unlink(path)
-        analysis_id = store.new_id()
-        result = {"filename": filename, **analysis.to_dict()}
-        store.put(analysis_id, result, signal)
-        return jsonify(with_links(analysis_id, result))
-
-    @app.get("/analyses/<analysis_id>")
-    def analysis(analysis_id: str):
-        result = store.result(analysis_id)
-        if result is None:
-            raise ApiError(404, "not_found", "No such analysis (it may have expired).")
-        return jsonify(with_links(analysis_id, result))
-
-    @app.get("/analyses/<analysis_id>/<kind>.png")
-    def picture(analysis_id: str, kind: str):
-        if kind not in KINDS:
-            raise ApiError(404, "not_found", f"No picture of kind '{kind}'; kinds: {', '.join(KINDS)}.")
-        png = store.picture(analysis_id, kind)
-        if png is None:
-            signal = store.signal(analysis_id)
-            if signal is None:
-                raise ApiError(404, "not_found", "No such analysis (it may have expired).")
-            png = render(kind, signal, classifier.settings.sample_rate, classifier.settings.n_mfcc)
-            store.put_picture(analysis_id, kind, png)
-        response = Response(png, mimetype="image/png")
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
-
+    for blueprint in (page, upload, analyses, api):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(ApiError, api_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, internal_error)
+    app.after_request(security_headers)
     return app
 
 
