@@ -195,6 +195,11 @@ class MusicnnModels:
         if missing:
             log.warning("musicnn is off: %s missing in %s", ", ".join(missing), model_dir)
             return None
+        try:  # the network has no Keras twin: without LiteRT the MFCC CNN serves alone
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            log.warning("musicnn is off: ai-edge-litert is not installed")
+            return None
         card = json.loads((model_dir / MUSICNN_CARD_FILE).read_text())
         if list(card["genres"]) != list(genres):
             raise ValueError(f"{MUSICNN_CARD_FILE}: genres {card['genres']} differ from the MFCC CNN's {genres}")

@@ -222,3 +222,24 @@ def test_the_committed_cards_and_model_files_agree():
     for name in ("mfcc_cnn", "musicnn", "ensemble"):  # per-genre supports add up to the test tracks
         test = heads_card["metrics"][name]["test"]
         assert sum(g["support"] for g in test["per_genre"].values()) == test["tracks"]
+
+
+def test_without_litert_musicnn_is_off_and_the_mfcc_cnn_serves_on_keras(monkeypatch):
+    """The README's fallback: no ai-edge-litert, no crash; the MFCC CNN answers through Keras."""
+    import builtins
+
+    from genrelens.pipeline import GenreClassifier
+
+    real_import = builtins.__import__
+
+    def no_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ImportError("no LiteRT here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_litert)
+    fallback = GenreClassifier(ROOT / "models")
+    analysis = fallback.analyze_signal(chord(6.0), 6.0)
+    assert fallback.models == ("mfcc_cnn",) and analysis.model == {
+        "name": "mfcc_cnn", "version": fallback.card.version, "backend": "keras", "musicnn_segments": 0}
+    assert analysis.tags == [] and analysis.electronic is None
