@@ -51,9 +51,9 @@ class DecodedAudio:
 
 
 def rms(samples: np.ndarray) -> float:
-    """Root-mean-square level of ``samples`` (in float64, so a long float32 signal sums exactly enough)."""
-    samples = np.asarray(samples)
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    """Root-mean-square level of ``samples`` (one BLAS dot product: no float64 copy of a long signal)."""
+    samples = np.ravel(samples)
+    return float(np.sqrt(max(float(np.dot(samples, samples)), 0.0) / samples.size)) if samples.size else 0.0
 
 
 def loop_to(samples: np.ndarray, length: int) -> np.ndarray:
