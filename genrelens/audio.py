@@ -53,7 +53,7 @@ class DecodedAudio:
 def rms(samples: np.ndarray) -> float:
     """Root-mean-square level of ``samples`` (one BLAS dot product: no float64 copy of a long signal)."""
     samples = np.ravel(samples)
-    return float(np.sqrt(max(float(np.dot(samples, samples)), 0.0) / samples.size)) if samples.size else 0.0
+    return float(np.sqrt(np.dot(samples, samples) / samples.size)) if samples.size else 0.0
 
 
 def loop_to(samples: np.ndarray, length: int) -> np.ndarray:

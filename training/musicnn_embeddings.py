@@ -35,9 +35,6 @@ class Embeddings:
     pooled: np.ndarray  # (n, 1506)
     pseudo: dict  # the same three, for simulated excerpts: name -> (k, width)
 
-    def rows(self, kind: str) -> np.ndarray:
-        return getattr(self, kind)
-
 
 def _network_for(model_path: str):
     global _network

@@ -135,25 +135,27 @@ def cross_source_groups(examples: list[Example]) -> dict[str, tuple[list[Example
 
 def cross_source(fit_examples: list[Example], examples: list[Example], scored_splits: tuple[str, ...],
                  rock_family: list[Example], genres: list[str], args: argparse.Namespace,
-                 shares: tuple[float, ...]) -> dict[float, dict]:
+                 shares: tuple[float, ...], head: GenreHead) -> dict[float, dict]:
     """Per tag share: each group's clips on ``scored_splits`` scored by a head fitted on ``fit_examples`` minus the group.
 
-    The rock-family clips are in no fit at all; those of ``rock_family`` are scored whatever their split.
+    The rock-family clips are in no fit at all; those of ``rock_family`` are scored whatever their split,
+    by ``head`` (the caller's, already fitted on all of ``fit_examples``; its share is restored).
     """
     figures: dict[float, dict] = {share: {} for share in shares}
     for name, (members, targets) in cross_source_groups(examples).items():
         left_out = {id(ex) for ex in members}
-        head = fit_genre_head([ex for ex in fit_examples if id(ex) not in left_out], genres, args, 0.0)
+        without = fit_genre_head([ex for ex in fit_examples if id(ex) not in left_out], genres, args, 0.0)
         scored = [ex for ex in members if ex.file.split in scored_splits]
         for share in shares:
-            head.tag_share = share
-            figures[share][name] = share_called(head, scored, genres, targets)
-    head = fit_genre_head(fit_examples, genres, args, 0.0)
+            without.tag_share = share
+            figures[share][name] = share_called(without, scored, genres, targets)
+    own_share = head.tag_share
     for share in shares:
         head.tag_share = share
         figures[share]["rock_family_other_source"] = share_called(head, rock_family, genres, {"rock", "metal"})
         styles = [v["share"] for k, v in figures[share].items() if k.startswith("unseen_style:") and v["tracks"]]
         figures[share]["unseen_style_called_electronic"] = round(float(np.mean(styles)), 4)
+    head.tag_share = own_share
     return figures
 
 
@@ -351,7 +353,7 @@ def select_tag_share(corpus: Corpus, args: argparse.Namespace) -> tuple[float, d
     genres, fit = corpus.genres, corpus.fit_set(("train",))
     head = fit_genre_head(fit, genres, args, 0.0)
     rock = [ex for ex in corpus.rock_family if ex.file.split != "test"]
-    checks = cross_source(fit, corpus.examples, ("train", "valid"), rock, genres, args, args.tag_shares)
+    checks = cross_source(fit, corpus.examples, ("train", "valid"), rock, genres, args, args.tag_shares, head)
     table = {}
     for share in args.tag_shares:
         head.tag_share = share
@@ -413,7 +415,7 @@ def run(args: argparse.Namespace) -> dict:
             "reencoded_gtzan_called_electronic": electronic_figures(on_copies[name])["false_positive_rate_test"],
             "reencoded_gtzan_tracks": len(on_copies[name].tracks)}
     checks = cross_source(corpus.fit_set(("train", "valid")), corpus.examples, ("test",), corpus.rock_family, genres,
-                          args, (tag_share,))[tag_share]
+                          args, (tag_share,), head)[tag_share]
     metrics["musicnn"]["cross_source"] = {k.replace(":", "_"): v for k, v in checks.items()}
     rock_test = rock_family_check(head, shipped_mfcc, corpus.rock_family, mfcc_rows(corpus.rock_family), genres, args.weight)
     for name in MODELS:
