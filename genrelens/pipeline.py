@@ -1,8 +1,8 @@
-"""The pipeline: decode -> 3-second segments -> MFCC CNN and/or musicnn -> Analysis. Also a batch CLI.
+"""The pipeline: decode -> 3-second segments -> MFCC CNN and/or musicnn -> Analysis (the CLI: ``cli``).
 
-Three models can answer: ``mfcc_cnn`` (the design card's CNN on MFCC segments), ``musicnn`` (a
-genre head on the pretrained musicnn's embeddings) and ``ensemble`` (their average, segment by
-segment). musicnn also gives the 50 style tags. It costs ~45 ms per 3-s patch on one core, so it
+Three models can answer: ``mfcc_cnn`` (the design card's CNN on MFCC segments), ``musicnn`` (linear
+heads on the pretrained musicnn's outputs, ``genrelens.heads``) and ``ensemble`` (their average,
+segment by segment). musicnn also gives the 50 style tags and the electronic details. It costs ~45 ms per 3-s patch on one core, so it
 hears at most ``musicnn_windows`` audible segments, spread evenly over the track; every segment
 takes the musicnn answer of the nearest one it heard.
 

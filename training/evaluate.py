@@ -37,7 +37,7 @@ class Predictions:
 
 
 def predict(predictor, genres: list[str], files: list[AudioFile], segments: list[np.ndarray]) -> Predictions:
-    """Run ``predictor`` over each file's segments (MFCC segments or musicnn embeddings alike)."""
+    """Run ``predictor`` (the MFCC CNN) over each file's MFCC segments."""
     return collect(genres, files, [
         np.concatenate([predictor.predict(segs[i : i + 256]) for i in range(0, len(segs), 256)]) if len(segs) else segs
         for segs in segments])
