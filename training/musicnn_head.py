@@ -47,7 +47,6 @@ from training.evaluate import Predictions, collect, score
 from training.feature_cache import load_segments
 from training.linear_head import balanced_weights, fit_linear
 from training.musicnn_embeddings import Embeddings, load_embeddings
-from training.reencode import variant_files
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
