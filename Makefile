@@ -9,14 +9,15 @@ SELECTION_DIR := .cache/mfcc_train_only
 
 .PHONY: run test train musicnn evaluate vendor system-deps clean
 
-run: $(VENV)/.serve vendor
-	PORT=$(PORT) $(BIN)/gunicorn --preload --workers 2 --bind 127.0.0.1:$(PORT) --timeout 120 'app:create_app()'
+run: $(VENV)/.serve
+	PORT=$(PORT) $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) 'app:create_app()'  # the Procfile's; the rest in gunicorn.conf.py
 
-test: $(VENV)/.dev vendor
+test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 # The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
-# the musicnn conversion, then the heads on musicnn's outputs (they choose the served default).
+# the musicnn conversion, the heads on musicnn's outputs (they choose the served default), then the
+# student distilled from musicnn and its heads (it serves musicnn's answers on every segment).
 train: $(VENV)/.dev
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
 		--out-dir $(SELECTION_DIR) --metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt \
@@ -25,6 +26,7 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training.convert_musicnn
 	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
 		--mfcc-valid-dir $(SELECTION_DIR)
+	$(BIN)/python -m training.distill --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR)
 
 # Download musicnn 0.1.0, port its MSD checkpoint, check it against the original, export LiteRT.
 musicnn: $(VENV)/.dev
@@ -39,19 +41,19 @@ $(BIN)/python:
 
 $(VENV)/.serve: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/python -m genrelens.warm  # numba's cache of librosa's code: a first start in seconds, not a minute
 	touch $@
 
 $(VENV)/.dev: requirements.txt training/requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m genrelens.warm
 	touch $(VENV)/.serve $@
 
-# Front-end libraries: pinned npm packages copied into static/vendor (no CDN at run time).
-vendor: static/vendor/.stamp
-
-static/vendor/.stamp: package.json package-lock.json scripts/copy_vendor.mjs
+# Front-end libraries: pinned npm packages copied into static/vendor, which is committed (no CDN, no npm
+# at deploy time). Regenerate after changing package.json; tests/test_deploy.py checks the copies.
+vendor:
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent vendor
-	touch $@
 
 # Debian packages: ffmpeg (else the imageio-ffmpeg wheel is used) and chromium + chromedriver for the page tests (needs root).
 system-deps:
@@ -59,4 +61,4 @@ system-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg chromium chromium-driver
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor .pytest_cache
+	rm -rf $(VENV) node_modules .pytest_cache

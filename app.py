@@ -18,8 +18,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from werkzeug.exceptions import HTTPException
 
 from genrelens.audio import DecodeError, DecoderUnavailable, decoder_problem
-from genrelens.pipeline import DEFAULT_MODEL_DIR, DEFAULT_MUSICNN_WINDOWS, AnalysisError, GenreClassifier
+from genrelens.peaks import peaks_json
+from genrelens.pipeline import DEFAULT_MODEL_DIR, AnalysisError, GenreClassifier
 from genrelens.store import AnalysisStore
+from genrelens.warm import warm_up
 from genrelens.visualizations import KINDS, render
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,6 @@ def config_from_env() -> dict:
         "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
         "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
         "DECODE_TIMEOUT_S": float(env.get("DECODE_TIMEOUT_S", 60)),
-        "MUSICNN_WINDOWS": int(env.get("MUSICNN_WINDOWS", DEFAULT_MUSICNN_WINDOWS)),
         "DEFAULT_MODEL": env.get("DEFAULT_MODEL") or None,
         "MUSICNN_THREADS": int(env.get("MUSICNN_THREADS", 2)),
     }
@@ -115,10 +116,12 @@ def sweep_stale_uploads(directory: str, every_s: float = 60.0) -> None:
 
 
 MODEL_DESCRIPTIONS = {
-    "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",
+    "student": "A small CNN distilled from musicnn and its heads: musicnn's genres, tags and electronic "
+               "details on every 3-s segment, at a fortieth of the cost.",
     "musicnn": "Linear heads on musicnn (MSD), a network pretrained on ~200k songs: genres from its 50 style "
                "tags, kept close to what the tags mean; electronic styles from its pooled features.",
-    "ensemble": "The average of the two, segment by segment.",
+    "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",
+    "ensemble": "The average of musicnn and the MFCC CNN, segment by segment.",
 }
 
 
@@ -132,6 +135,11 @@ def models_overview(classifier: GenreClassifier) -> dict:
         cards["musicnn_heads"] = head_card
         for name, metrics in head_card.get("metrics", {}).items():
             figures[name] = figures.get(name, {}) | metrics
+    if classifier.student:
+        student_card = classifier.student.card.raw
+        cards["genre_student"] = student_card
+        figures["student"] = student_card["metrics"]["student"] | {
+            "closeness_to_musicnn": student_card["metrics"]["closeness_to_musicnn"]}
     models = [{"name": name, "default": name == classifier.default_model, "description": MODEL_DESCRIPTIONS[name],
                "metrics": figures.get(name, {})} for name in classifier.models]
     return {
@@ -140,7 +148,7 @@ def models_overview(classifier: GenreClassifier) -> dict:
         "genres": classifier.genres,
         "metrics": figures.get(classifier.default_model, {}),
         "models": models,
-        "musicnn": {"segments_heard": classifier.musicnn_windows, "tags": list(classifier.musicnn.tags),
+        "musicnn": {"tags": list(classifier.musicnn.tags),
                     "styles": list(classifier.musicnn.electronic.styles),
                     "licence": "models/musicnn_msd.LICENSE (ISC, Music Technology Group, UPF)"}
         if classifier.musicnn else None,
@@ -238,6 +246,17 @@ def picture(analysis_id: str, kind: str):
     return response
 
 
+@analyses.get("/<analysis_id>/peaks.json")
+def waveform_peaks(analysis_id: str):
+    """The analysed signal's waveform peaks: the page draws long files from these (genrelens/peaks.py)."""
+    signal = _store().signal(analysis_id)
+    if signal is None:
+        raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+    response = jsonify(peaks_json(signal, _classifier().settings.sample_rate))
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 # ---------------------------------------------------------------------------- api: model card, genre guide, health
 api = Blueprint("api", __name__)
 
@@ -286,6 +305,18 @@ def internal_error(exc: Exception):
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 
+def server_refusal():
+    """A request the server layer (genrelens.serving) refused before any route ran: 503 when the
+    analysis queue is full (with Retry-After), 408 when the body came too slowly. Answered here so it
+    gets the JSON error shape and the security headers of every other answer."""
+    refusal = request.environ.get("genrelens.refusal")
+    if refusal is None:
+        return None
+    response = error_response(refusal["status"], refusal["code"], refusal["message"])
+    response.headers.update(refusal["headers"])
+    return response
+
+
 def security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -302,8 +333,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
-                                 settings["MUSICNN_WINDOWS"], settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
-    classifier.warm_up()
+                                 settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
+    warm_up(classifier)  # logged, and says why when slow (genrelens/warm.py)
     store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
     os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
     app.extensions["genre"] = {"classifier": classifier, "store": store}
@@ -317,6 +348,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(ApiError, api_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, internal_error)
+    app.before_request(server_refusal)
     app.after_request(security_headers)
     return app
 

@@ -1,10 +1,30 @@
-"""gunicorn settings read automatically from the working directory (the Procfile's and `make run`'s).
+"""gunicorn settings read automatically from the working directory: the Procfile and `make run` share them.
 
-With ``--preload`` the models and librosa are loaded and warmed once in the master; each forked
+The worker: gunicorn's own asyncio ``asgi`` worker with ``genrelens.serving.ServingFront`` in front of
+the Flask app (``genrelens.serving.ServingWorker``). Connections live on the event loop, so slow
+clients cost no thread; headers must arrive within ``HEADER_TIMEOUT_S`` and each body in time
+(``BODY_TIMEOUT_S``, ``BODY_MIN_RATE``; 408 otherwise); analyses run at most ``ANALYSIS_SLOTS`` at a
+time per worker with at most ``ANALYSIS_QUEUE`` waiting (503 with Retry-After beyond); Flask runs in
+``WSGI_THREADS`` threads. With another worker class (``-k sync``) the app is served as the plain WSGI
+app it is, with none of that.
+
+With ``preload_app`` the models and librosa are loaded and warmed once in the master; each forked
 worker then warms its own copy, because the first LiteRT call after a fork costs 50-70 ms more than
-the rest. XNNPACK's threads do not survive a fork, so the master frees its musicnn interpreter
-before forking and every worker makes its own (``genrelens.models.MusicnnNetwork``).
+the rest. XNNPACK's threads do not survive a fork, so the master frees its LiteRT interpreters (musicnn's
+and the student's) before forking and every worker makes its own (``genrelens.models.MusicnnNetwork``).
+
+SIGTERM stops gracefully: no new connections; requests in flight (bodies still arriving, queued and
+running analyses) are answered within ``graceful_timeout``, then the workers and the master exit.
 """
+
+worker_class = "genrelens.serving.ServingWorker"  # gunicorn's asyncio worker + genrelens.serving.ServingFront
+preload_app = True
+timeout = 120  # the worker heartbeat; also the longest gunicorn waits for any one piece of a body
+graceful_timeout = 60  # SIGTERM: how long requests in flight may still take
+keepalive = 5
+# No runtime control socket: signals stop and reload the server, and every gunicorn on a machine
+# (tests, benches) would otherwise share $HOME/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
 
 
 def _classifier(app):
@@ -12,9 +32,10 @@ def _classifier(app):
 
 
 def pre_fork(server, worker):
-    if server.cfg.preload_app and _classifier(server.app.wsgi()).musicnn:
-        _classifier(server.app.wsgi()).musicnn.network.release()
+    if server.cfg.preload_app:
+        _classifier(server.app.wsgi()).release()
 
 
 def post_fork(server, worker):
     _classifier(worker.app.wsgi()).warm_up()
+

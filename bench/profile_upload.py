@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_upload.py              # from the repo root; about 1-2 minutes
     .venv/bin/python bench/profile_upload.py --top 30     # longer cProfile listings
+    .venv/bin/python bench/profile_upload.py --cold-start 3   # only: gunicorn start -> /healthz, cold numba cache
 
 In-process (no gunicorn), with the same audio as bench/bench_upload.py:
   1. startup, in a fresh interpreter: each import, the model load, the first and second warm-up;
@@ -9,6 +10,10 @@ In-process (no gunicorn), with the same audio as bench/bench_upload.py:
      the code uses, plus the obvious alternatives (in-process decode, tempo on an excerpt);
   3. the pictures: loading the stored signal, the numbers, matplotlib;
   4. cProfile of one whole upload per file kind through Flask's test client, and of each picture.
+``--cold-start N`` measures instead the first start of a fresh install: seconds from starting gunicorn
+(as `make run` does) to the first 200 from /healthz, with an empty numba cache (``NUMBA_CACHE_DIR``
+pointed at a new folder, so the venv's own cache is left alone), without and then with
+``python -m genrelens.warm`` run first as the Makefile's install step does; N rounds, interleaved.
 Only the stdlib (cProfile) and the venv; prints to stdout.
 """
 from __future__ import annotations
@@ -45,7 +50,7 @@ import numpy; mark("import numpy")
 import flask; mark("import flask")
 import gunicorn.app.wsgiapp; mark("import gunicorn")
 import matplotlib.pyplot; mark("import matplotlib.pyplot (visualizations)")
-import pydub; mark("import pydub (audio)")
+import av; mark("import av (PyAV: the decoder)")
 from ai_edge_litert.interpreter import Interpreter; mark("import ai_edge_litert")
 import app; mark("import app (the rest)")
 import librosa.core.spectrum; mark("librosa.core.spectrum (lazy: first used in warm_up; scipy, numba)")
@@ -102,39 +107,43 @@ def max_diff_x1000(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a[:n] - b[:n]))) * 1000 if n else float("nan")
 
 
+def cli_decode(path: Path, sr: int, cap: float) -> np.ndarray:
+    """The decoder before PyAV: one ffmpeg process per upload, mono float32 on a pipe."""
+    from genrelens import audio
+
+    done = subprocess.run([audio.ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-t", f"{cap:.3f}", "-i", str(path),
+                           "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(sr),
+                           "-f", "f32le", "pipe:1"], capture_output=True, check=True)
+    return np.frombuffer(done.stdout, "<f4")
+
+
 def decode_steps(path: Path, classifier, repeat: int) -> tuple[dict[str, float], np.ndarray]:
-    """audio.decode with the service's ffmpeg, its parts, and the alternatives."""
+    """audio.decode (PyAV, in-process), its parts, and the alternatives (bench/decode_parity.py compares more)."""
+    import av
     import soundfile
     import soxr
 
     from genrelens import audio
 
     sr, cap = classifier.settings.sample_rate, classifier.max_seconds
-    service = audio.ffmpeg_binary()
-    system = shutil.which("ffmpeg")
     row: dict[str, float] = {}
-    row["ffmpeg start (service's binary, -version)"], _ = timed(
-        lambda: subprocess.run([service, "-version"], capture_output=True, check=True), repeat)
-    row["ffmpeg decode only, native rate (-f null)"], _ = timed(lambda: subprocess.run(
-        [service, "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, check=True), repeat)
-    row["DECODE: audio.decode (ffmpeg -> mono 22.05k pipe)"], decoded = timed(
+
+    def demux_decode() -> None:
+        with av.open(str(path)) as container:
+            for _ in container.decode(container.streams.audio[0]):
+                pass
+    row["PyAV demux + decode only, native rate"], _ = timed(demux_decode, repeat)
+    row["DECODE: audio.decode (PyAV -> swr -> mono 22.05k)"], decoded = timed(
         lambda: audio.decode(str(path), sr, cap), repeat)
-    if system and os.path.realpath(system) != os.path.realpath(service):
-        original = audio.ffmpeg_binary
-        audio.ffmpeg_binary = lambda: system
-        try:
-            row["  alt: the same with the system ffmpeg"], other = timed(lambda: audio.decode(str(path), sr, cap), repeat)
-        finally:
-            audio.ffmpeg_binary = original
-        row["    system ffmpeg start (-version)"], _ = timed(
-            lambda: subprocess.run([system, "-version"], capture_output=True, check=True), repeat)
-        row["    (max |diff| vs the service's, x1000)"] = max_diff_x1000(other.samples, decoded.samples)
+    row["  alt: the ffmpeg command line (the decoder before PyAV)"], old = timed(
+        lambda: cli_decode(path, sr, cap), repeat)
+    row["    (max |diff| vs PyAV, x1000)"] = max_diff_x1000(old, decoded.samples)
 
     def in_process() -> np.ndarray:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         return soxr.resample(data.mean(axis=1), rate, sr, quality="HQ")
     row["  alt: soundfile.read + soxr HQ, in-process"], alt = timed(in_process, repeat)
-    row["    (max |diff| vs ffmpeg, x1000: a different resampler)"] = max_diff_x1000(alt, decoded.samples)
+    row["    (max |diff| vs PyAV, x1000: a different resampler)"] = max_diff_x1000(alt, decoded.samples)
     return row, decoded.samples
 
 
@@ -166,7 +175,7 @@ def feature_steps(samples: np.ndarray, classifier, repeat: int) -> tuple[dict[st
     row["  onset_strength(S=mel_db)"], _ = timed(lambda: librosa.onset.onset_strength(
         S=mel_db, sr=s.sample_rate, hop_length=s.hop_length), repeat)
     row["  slice_segments (+ silence RMS per segment)"], segments = timed(
-        lambda: slice_segments(signal, spectral.features, s, len(samples) / s.sample_rate), repeat)
+        lambda: slice_segments(signal, spectral, s, len(samples) / s.sample_rate), repeat)
     row["  summary_features (tempo, rms, zcr)"], _ = timed(lambda: summary_features(signal, spectral, s), repeat)
     row["    tempo on the whole onset envelope"], _ = timed(lambda: librosa.feature.tempo(
         onset_envelope=spectral.onset_envelope, sr=s.sample_rate, hop_length=s.hop_length), repeat)
@@ -299,14 +308,78 @@ def profile(label: str, fn, top: int) -> None:
         print(f"{ct * 1000:8.1f} {tt * 1000:8.1f} {nc:6d}  {where}")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_to_health(env: dict) -> float:
+    """Seconds from starting gunicorn (`make run`'s command) to the first 200 from /healthz; prints its
+    warm-up log lines."""
+    import urllib.request
+
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--bind",
+                               f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.perf_counter() - started > 300:
+                raise RuntimeError(f"gunicorn did not answer: {server.stdout.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        try:
+            log = server.communicate(timeout=90)[0].decode()
+        except subprocess.TimeoutExpired:
+            server.kill()
+            log = server.communicate()[0].decode()
+        print("    " + "\n    ".join(line for line in log.splitlines() if "warm" in line))
+
+
+def cold_start(rounds: int, tmp: Path) -> None:
+    section(f"Cold start: gunicorn start -> /healthz 200 with an empty numba cache, {rounds} rounds interleaved")
+    results: dict[str, list[float]] = {"no install warm-up (before)": [], "after `python -m genrelens.warm`": []}
+    for round_ in range(rounds):
+        for label in results:
+            cache = tmp / f"numba-{round_}-{len(results[label])}-{label[:5]}"
+            cache.mkdir(parents=True)
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+            if label.startswith("after"):
+                done = subprocess.run([sys.executable, "-m", "genrelens.warm"], cwd=ROOT, env=env, capture_output=True,
+                                      text=True, timeout=600, check=True)
+                print(f"  install step: {done.stdout.strip().splitlines()[-1]}")
+            seconds = start_to_health(env)
+            results[label].append(seconds)
+            print(f"  round {round_ + 1}, {label}: {seconds:.2f} s")
+    for label, values in results.items():
+        print(f"{label:40s} median {statistics.median(values):6.2f} s  ({', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per step (the 5-min file: half)")
     parser.add_argument("--top", type=int, default=18, help="rows per cProfile listing")
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--cold-start", type=int, default=0, metavar="N",
+                        help="only measure the first start with a cold numba cache, N rounds")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     try:
+        if args.cold_start:
+            cold_start(args.cold_start, tmp)
+            return 0
         print(f"# Profile of one upload ({time.strftime('%Y-%m-%d %H:%M:%S')}, load average "
               f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}, {len(os.sched_getaffinity(0))} CPUs)")
         files = make_audio(tmp / "audio")

@@ -1,10 +1,10 @@
 """Electronic music in detail: the 7 top-level styles, and the nearest genres of Ishkur's guide.
 
-Both come from the musicnn outputs the genre decision already computed, so they cost next to
-nothing per upload:
+Both come with the genre decision at next to no cost per upload, from musicnn's pooled features
+(or, from the distilled student, its own estimate of the two quantities below, per segment):
 
 - ``styles``: a linear head (``genrelens.heads``) on musicnn's pooled features, averaged over the
-  heard segments: Trance, House, Breakbeat, Downtempo, Techno, Jungle, Hardcore, summing to 1;
+  segments: Trance, House, Breakbeat, Downtempo, Techno, Jungle, Hardcore, summing to 1;
 - ``nearest``: the guide's genres whose reference clips are closest to the upload: the cosine
   similarity of the upload's mean pooled features, standardised and projected (PCA), to each
   reference clip's; per guide genre its best clip, best genres first.
@@ -39,14 +39,23 @@ class ElectronicReference:
     clips: list[dict]  # per clip: genre (the guide's key), artist, title, year
     genres: dict[str, dict]  # guide genre key -> name, aka, style, decade
 
+    def project(self, pooled: np.ndarray) -> np.ndarray:
+        """Pooled feature rows (n, d) in the index's space (n, m), before normalising."""
+        return ((np.asarray(pooled, np.float64) - self.mean) / self.scale) @ self.projection
+
     def embed(self, pooled: np.ndarray) -> np.ndarray:
         """Unit vectors (n, m) for pooled feature rows (n, d)."""
-        v = ((np.asarray(pooled, np.float64) - self.mean) / self.scale) @ self.projection
+        v = self.project(pooled)
         return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
-    def nearest(self, pooled_mean: np.ndarray, count: int = NEAREST_COUNT) -> list[dict]:
-        """The ``count`` guide genres closest to one track's mean pooled features, best first."""
-        similarity = self.vectors @ self.embed(pooled_mean[np.newaxis])[0]
+    def nearest(self, projected: np.ndarray, count: int = NEAREST_COUNT) -> list[dict]:
+        """The ``count`` guide genres closest to one track's mean projection (``project``), best first.
+
+        The projection is linear, so the mean of a track's segment projections is the projection of
+        its mean pooled features.
+        """
+        v = np.asarray(projected, np.float64)
+        similarity = self.vectors @ (v / max(float(np.linalg.norm(v)), 1e-12))
         best: dict[str, int] = {}
         for i in np.argsort(-similarity):
             best.setdefault(self.clips[i]["genre"], int(i))
@@ -84,12 +93,16 @@ class ElectronicDetail:
     style_head: LinearHead
     reference: ElectronicReference
 
-    def describe(self, pooled: np.ndarray) -> dict:
-        """``{"styles": [...], "nearest": [...]}`` for the pooled features of one track's heard segments."""
-        probabilities = self.style_head.predict(pooled).mean(axis=0)
+    def from_pooled(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment: style probabilities (n, 7) and the nearest-genre projection (n, m), from musicnn's pooled features."""
+        return self.style_head.predict(pooled), self.reference.project(pooled)
+
+    def describe(self, style_probabilities: np.ndarray, projections: np.ndarray) -> dict:
+        """``{"styles": [...], "nearest": [...]}`` from one track's per-segment styles and projections."""
+        probabilities = np.asarray(style_probabilities, np.float64).mean(axis=0)
         probabilities = probabilities / probabilities.sum()
         order = np.argsort(-probabilities)
         return {
             "styles": [{"style": self.styles[i], "probability": round(float(probabilities[i]), 4)} for i in order],
-            "nearest": self.reference.nearest(pooled.mean(axis=0)),
+            "nearest": self.reference.nearest(np.asarray(projections, np.float64).mean(axis=0)),
         }

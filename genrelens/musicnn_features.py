@@ -64,15 +64,3 @@ def patches(samples: np.ndarray, sample_rate: int, starts_s, level_dbfs: float |
     for i, start in enumerate(starts_s):
         out[i] = patch(samples, sample_rate, float(start), level_dbfs)
     return out
-
-
-def spread(count: int, budget: int) -> np.ndarray:
-    """Indices of at most ``budget`` of ``count`` items: the middle of ``budget`` equal parts."""
-    if count <= budget:
-        return np.arange(count)
-    return np.floor((np.arange(budget) + 0.5) * count / budget).astype(int)
-
-
-def nearest(count: int, heard: np.ndarray) -> np.ndarray:
-    """For each of ``count`` segments, the position in ``heard`` of the nearest heard segment."""
-    return np.abs(heard[np.newaxis, :] - np.arange(count)[:, np.newaxis]).argmin(axis=1)

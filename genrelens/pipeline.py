@@ -1,10 +1,16 @@
-"""The pipeline: decode -> 3-second segments -> MFCC CNN and/or musicnn -> Analysis (the CLI: ``cli``).
+"""The pipeline: decode -> 3-second segments -> a model on every segment -> timeline -> Analysis.
 
-Three models can answer: ``mfcc_cnn`` (the design card's CNN on MFCC segments), ``musicnn`` (linear
-heads on the pretrained musicnn's outputs, ``genrelens.heads``) and ``ensemble`` (their average,
-segment by segment). musicnn also gives the 50 style tags and the electronic details. It costs ~45 ms per 3-s patch on one core, so it
-hears at most ``musicnn_windows`` audible segments, spread evenly over the track; every segment
-takes the musicnn answer of the nearest one it heard.
+Four models can answer, each on every audible segment:
+
+- ``student`` (the default): a small CNN distilled from musicnn and its heads (``genrelens.student``),
+  ~1 ms a segment on the mel spectrogram the pipeline computes anyway;
+- ``musicnn``: the pretrained musicnn itself with its linear heads (``genrelens.heads``), ~43 ms a segment;
+- ``mfcc_cnn``: the design card's CNN on MFCC segments;
+- ``ensemble``: musicnn's and the MFCC CNN's answers averaged segment by segment.
+
+The tags and the electronic details come from musicnn for ``musicnn`` and ``ensemble``, else from the
+student. The timeline is the most likely genre path through the segments' answers
+(``genrelens.timeline``).
 
 The feature functions here are the only ones: training (``training/``) imports them, so the
 model is always fed exactly what it was trained on. Their settings travel with the model in
@@ -20,18 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens import musicnn_features
+from genrelens import musicnn_features, timeline
 from genrelens.audio import DecodedAudio, decode, loop_to, rms
 from genrelens.heads import ensemble_average
 from genrelens.models import ModelCard, MusicnnModels, load_predictor
+from genrelens.musicnn_features import MSD_TAGS
+from genrelens.student import StudentModel, student_input
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
 TEMPO_WINDOW_S = 60.0
-DEFAULT_MUSICNN_WINDOWS = 4  # ~45 ms of CPU each; 3, 4 and 10 scored alike on VALID (docs/experiments.md)
-MODEL_NAMES = ("mfcc_cnn", "musicnn", "ensemble")
+MODEL_NAMES = ("student", "musicnn", "mfcc_cnn", "ensemble")
 
 
 class AnalysisError(Exception):
@@ -83,6 +90,7 @@ class Spectral:
     """What one STFT of the signal yields: the model's feature matrix and a few summary features."""
 
     features: np.ndarray  # (n_features, frames): n_mfcc MFCCs, then any deltas and spectral contrast
+    mel_power: np.ndarray  # (n_mels, frames) float32: the mel spectrogram (power) the MFCCs come from
     onset_envelope: np.ndarray  # (frames,)
     centroid_hz: np.ndarray  # (frames,)
 
@@ -93,6 +101,8 @@ class Segments:
     start_s: np.ndarray  # (n,)
     end_s: np.ndarray  # (n,)
     silent: np.ndarray  # (n,) bool
+    mel: np.ndarray  # (n, frames_per_segment, n_mels) float32: each segment's mel power (the student's input)
+    rms: np.ndarray  # (n,): each segment's RMS level
 
 
 def fit_to_segment(samples: np.ndarray, settings: FeatureSettings) -> np.ndarray:
@@ -160,40 +170,48 @@ def spectral_features(signal: np.ndarray, settings: FeatureSettings, model_rows:
         if settings.contrast_bands and model_rows:
             contrast_parts.append(librosa.feature.spectral_contrast(
                 S=magnitude, sr=sr, n_fft=settings.n_fft, n_bands=settings.contrast_bands))
-    mel_db = librosa.power_to_db(np.concatenate(mel_parts, axis=1))
+    mel_power = np.concatenate(mel_parts, axis=1).astype(np.float32, copy=False)
+    mel_db = librosa.power_to_db(mel_power)
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=settings.hop_length)
     if not model_rows:
-        return Spectral(np.zeros((0, mel_db.shape[1]), np.float32), onset, np.concatenate(centroid_parts))
+        return Spectral(np.zeros((0, mel_db.shape[1]), np.float32), mel_power, onset, np.concatenate(centroid_parts))
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=settings.n_mfcc)
     rows = [mfcc]
     for order in range(1, settings.deltas + 1):
         rows.append(librosa.feature.delta(mfcc, order=order, width=9, mode="nearest"))
     if contrast_parts:
         rows.append(np.concatenate(contrast_parts, axis=1))
-    return Spectral(np.concatenate(rows).astype(np.float32), onset, np.concatenate(centroid_parts))
+    return Spectral(np.concatenate(rows).astype(np.float32), mel_power, onset, np.concatenate(centroid_parts))
 
 
-def slice_segments(signal: np.ndarray, features: np.ndarray, settings: FeatureSettings, duration_s: float) -> Segments:
-    """Cut the whole-signal feature matrix into segments that start every ``segment_seconds``."""
+def slice_segments(signal: np.ndarray, spectral: Spectral, settings: FeatureSettings, duration_s: float) -> Segments:
+    """Cut the whole-signal feature and mel matrices into segments that start every ``segment_seconds``."""
     frames = settings.frames_per_segment
     step = settings.segment_samples
     # A segment whose samples are all in the signal may need up to two frames past the last one
     # (130 frames span 3.02 s): repeat the edge frame rather than lose the segment.
-    features = np.pad(features, ((0, 0), (0, 2)), mode="edge")
+    features = np.pad(spectral.features, ((0, 0), (0, 2)), mode="edge")
+    mel = np.pad(spectral.mel_power, ((0, 0), (0, 2)), mode="edge")
     starts = list(range(0, len(signal) - step + 1, step))
-    blocks, silent = [], []
-    threshold = 10 ** (settings.silence_dbfs / 20)
+    feature_blocks, mel_blocks, levels = [], [], []
     for start in starts:
         first = round(start / settings.hop_length)
-        blocks.append(features[:, first : first + frames].T)
-        chunk = signal[start : start + step]
-        silent.append(rms(chunk) < threshold)
+        feature_blocks.append(features[:, first : first + frames].T)
+        mel_blocks.append(mel[:, first : first + frames].T)
+        levels.append(rms(signal[start : start + step]))
     start_s = np.array(starts, dtype=np.float64) / settings.sample_rate
+    levels = np.array(levels, dtype=np.float64)
+
+    def stack(blocks: list, width: int) -> np.ndarray:
+        return np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, width), np.float32)
+
     return Segments(
-        features=np.stack(blocks).astype(np.float32) if blocks else np.zeros((0, frames, features.shape[0]), np.float32),
+        features=stack(feature_blocks, features.shape[0]),
         start_s=start_s,
         end_s=np.minimum(start_s + settings.segment_seconds, duration_s),
-        silent=np.array(silent, dtype=bool),
+        silent=levels < 10 ** (settings.silence_dbfs / 20),
+        mel=stack(mel_blocks, mel.shape[0]),
+        rms=levels,
     )
 
 
@@ -202,7 +220,7 @@ def extract_features(samples: np.ndarray, settings: FeatureSettings,
     """Signal (looped if short), its spectral features and its MFCC segments."""
     signal = fit_to_segment(samples, settings)
     spectral = spectral_features(signal, settings, model_rows)
-    segments = slice_segments(signal, spectral.features, settings, len(samples) / settings.sample_rate)
+    segments = slice_segments(signal, spectral, settings, len(samples) / settings.sample_rate)
     return signal, spectral, segments
 
 
@@ -230,22 +248,41 @@ class Analysis:
         return asdict(self)
 
 
+@dataclass
+class SegmentAnswers:
+    """What a musicnn-quality model says about each audible segment (the teacher's or the student's)."""
+
+    genres: np.ndarray  # (n, n_genres)
+    tags: np.ndarray  # (n, 50)
+    styles: np.ndarray  # (n, 7)
+    projections: np.ndarray  # (n, m): the nearest-genre index's space
+
+
 class GenreClassifier:
-    """Loads the models once; ``analyze_file`` runs the whole pipeline for one file."""
+    """Loads the models once; ``analyze_file`` runs the whole pipeline for one file.
+
+    Every model answers every audible segment. The default is the musicnn heads' choice (the card's
+    ``default_model``); when that is ``musicnn``, the student serves in its place if its card says it
+    scored as well by the rule that chose musicnn (``serves_default``, ``training/distill.py``).
+    """
 
     def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS,
-                 decode_timeout_s: float = 60.0, musicnn_windows: int = DEFAULT_MUSICNN_WINDOWS,
-                 default_model: str | None = None, musicnn_threads: int = 1):
+                 decode_timeout_s: float = 60.0, default_model: str | None = None, musicnn_threads: int = 1):
         model_dir = Path(model_dir)
         self.card = ModelCard.load(model_dir)
         self.settings = FeatureSettings.from_dict(self.card.features)
         self.predictor = load_predictor(model_dir, self.card)
-        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads) if musicnn_windows > 0 else None
-        self.musicnn_windows = int(musicnn_windows) if self.musicnn else 0
+        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads)
+        self.student = StudentModel.load(model_dir, self.card.genres) if self.musicnn else None
         self.max_seconds = float(max_seconds)
         self.decode_timeout_s = float(decode_timeout_s)
-        self.models = MODEL_NAMES if self.musicnn else ("mfcc_cnn",)
-        default_model = default_model or (self.musicnn.card.get("default_model") if self.musicnn else "mfcc_cnn")
+        self.switch_cost = timeline.DEFAULT_SWITCH_COST
+        self.models = tuple(name for name in MODEL_NAMES if name == "mfcc_cnn" or
+                            (name == "student" and self.student) or (name in ("musicnn", "ensemble") and self.musicnn))
+        if default_model is None:
+            default_model = self.musicnn.card.get("default_model", "musicnn") if self.musicnn else "mfcc_cnn"
+            if default_model == "musicnn" and self.student and self.student.card.raw.get("serves_default"):
+                default_model = "student"
         if default_model not in self.models:
             raise ValueError(f"default model {default_model!r} is not one of {self.models}")
         self.default_model = default_model
@@ -254,12 +291,18 @@ class GenreClassifier:
     def genres(self) -> list[str]:
         return self.card.genres
 
+    def release(self) -> None:
+        """Free the LiteRT interpreters that cannot cross a fork (gunicorn's master, before forking)."""
+        for model in (self.musicnn, self.student):
+            if model:
+                model.network.release()
+
     def warm_up(self) -> None:
         """Compile librosa's numba code and the models' kernels now, not in the first request."""
         rng = np.random.default_rng(0)
         noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
-        # the ensemble (or the CNN alone when musicnn is off) runs every model and feature function
-        self.analyze_signal(noise, len(noise) / self.settings.sample_rate, self.models[-1])
+        for model in dict.fromkeys((self.default_model, "ensemble" if self.musicnn else "mfcc_cnn")):
+            self.analyze_signal(noise, len(noise) / self.settings.sample_rate, model)
 
     def decode(self, path: str) -> DecodedAudio:
         return decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
@@ -270,26 +313,25 @@ class GenreClassifier:
         audio = self.decode(path)
         decoded = time.perf_counter()
         analysis = self.analyze_signal(audio.samples, audio.source_duration_s, model, capped=audio.capped)
-        samples = audio.samples
         analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
         analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
-        return analysis, samples
+        return analysis, audio.samples
 
-    def _musicnn(self, signal: np.ndarray, starts_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Genre probabilities per audible segment (from the nearest heard one), the track's tags, the
-        heard segments and the electronic block (styles, nearest guide genres)."""
-        heard = musicnn_features.spread(len(starts_s), self.musicnn_windows)
-        patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s[heard],
+    def musicnn_answers(self, signal: np.ndarray, starts_s: np.ndarray) -> SegmentAnswers:
+        """musicnn itself on every audible segment (~43 ms of CPU each) and its heads."""
+        patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s,
                                            self.musicnn.card.get("input_level_dbfs"))
         outputs = self.musicnn.network.run(patches)
-        probabilities = self.musicnn.head.predict(outputs)
-        nearest = musicnn_features.nearest(len(starts_s), heard)
-        electronic = self.musicnn.electronic.describe(outputs["pooled"])
-        return probabilities[nearest], outputs["tags"].mean(axis=0), heard, electronic
+        styles, projections = self.musicnn.electronic.from_pooled(outputs["pooled"])
+        return SegmentAnswers(self.musicnn.head.predict(outputs), outputs["tags"], styles, projections)
+
+    def student_answers(self, segments: Segments, audible: np.ndarray) -> SegmentAnswers:
+        out = self.student.network.run(student_input(segments.mel[audible], segments.rms[audible], self.student.card.level_dbfs))
+        return SegmentAnswers(out["genres"], out["tags"], out["styles"], out["embedding"])
 
     def _backend(self, model: str) -> str:
-        """What ran the model that answered: musicnn's network always runs on LiteRT (its heads on numpy)."""
-        parts = {"mfcc_cnn": [self.predictor.backend], "musicnn": ["tflite"],
+        """What ran the model that answered: musicnn and the student run on LiteRT (the heads on numpy)."""
+        parts = {"mfcc_cnn": [self.predictor.backend], "musicnn": ["tflite"], "student": ["tflite"],
                  "ensemble": [self.predictor.backend, "tflite"]}[model]
         return "+".join(dict.fromkeys(parts))
 
@@ -302,42 +344,50 @@ class GenreClassifier:
         settings = self.settings
         started = time.perf_counter()
         duration_s = len(samples) / settings.sample_rate
-        signal, spectral, segments = extract_features(samples, settings, model_rows=model != "musicnn")
+        signal, spectral, segments = extract_features(samples, settings, model_rows=model in ("mfcc_cnn", "ensemble"))
         audible = ~segments.silent
         if not audible.any():
             raise AnalysisError("silent", "The audio is silent: there is nothing to classify.")
         summary = summary_features(signal, spectral, settings)
         timing = {"features": _ms(time.perf_counter() - started)}
         models_started = time.perf_counter()
-        tags, heard, electronic = [], [], None
-        if model != "musicnn":
+        answers = None
+        if model == "student":
+            answers = self.student_answers(segments, audible)
+        elif self.musicnn and model in ("musicnn", "ensemble"):
+            answers = self.musicnn_answers(signal, segments.start_s[audible])
+        elif self.student:  # the CNN answers; the student adds the tags and the electronic details
+            answers = self.student_answers(segments, audible)
+        if model in ("mfcc_cnn", "ensemble"):
             probabilities = self.predictor.predict(segments.features[audible])
-        if self.musicnn:
-            clock = time.perf_counter()
-            musicnn_probabilities, tag_probabilities, heard, electronic = self._musicnn(signal, segments.start_s[audible])
-            timing["musicnn"] = _ms(time.perf_counter() - clock)
-            tags = [{"tag": self.musicnn.tags[i], "probability": round(float(tag_probabilities[i]), 4)}
-                    for i in np.argsort(-tag_probabilities)]
-            if model == "musicnn":
-                probabilities = musicnn_probabilities
-            elif model == "ensemble":
+            if model == "ensemble":
                 weight = float(self.musicnn.card.get("ensemble_weight", 0.5))
-                probabilities = ensemble_average(musicnn_probabilities, probabilities, weight)
-        timing["inference"] = _ms(time.perf_counter() - models_started)  # all models, musicnn included
+                probabilities = ensemble_average(answers.genres, probabilities, weight)
+        else:
+            probabilities = answers.genres
+        timing["inference"] = _ms(time.perf_counter() - models_started)
 
         track = probabilities.mean(axis=0)
         track = track / track.sum()
         order = np.argsort(-track)
         genres = [{"genre": self.genres[i], "probability": round(float(track[i]), 4)} for i in order]
-        timeline = [
+        path = timeline.smooth(probabilities, self.switch_cost)
+        segment_entries = [
             {
                 "start_s": round(float(start), 2),
                 "end_s": round(float(end), 2),
-                "genre": self.genres[int(np.argmax(p))],
-                "probability": round(float(np.max(p)), 4),
+                "genre": self.genres[g],
+                "probability": round(float(p[g]), 4),
+                "own_genre": self.genres[int(np.argmax(p))],
             }
-            for start, end, p in zip(segments.start_s[audible], segments.end_s[audible], probabilities)
+            for start, end, p, g in zip(segments.start_s[audible], segments.end_s[audible], probabilities, path)
         ]
+        tags, electronic = [], None
+        if answers is not None:
+            tag_probabilities = answers.tags.mean(axis=0)
+            tags = [{"tag": MSD_TAGS[i], "probability": round(float(tag_probabilities[i]), 4)}
+                    for i in np.argsort(-tag_probabilities)]
+            electronic = self.musicnn.electronic.describe(answers.styles, answers.projections)
         return Analysis(
             duration_s=round(float(max(source_duration_s, duration_s)), 2),
             analyzed_s=round(duration_s, 2),
@@ -345,12 +395,12 @@ class GenreClassifier:
             genre=genres[0]["genre"],
             confidence=genres[0]["probability"],
             genres=genres,
-            segments=timeline,
+            segments=segment_entries,
             tags=tags,
             electronic=electronic,
             features=summary,
             model={"name": model, "version": self.card.version, "backend": self._backend(model),
-                   "musicnn_segments": len(heard)},
+                   "tags_from": None if answers is None else ("student" if model in ("student", "mfcc_cnn") else "musicnn")},
             timing_ms=timing,
         )
 

@@ -78,7 +78,7 @@ def piano(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
 def write_audio(path: Path, signal: np.ndarray, sr: int = SR, channels: int = 1, bitrate: str | None = None,
                 out_sr: int | None = None) -> Path:
     """Encode with real ffmpeg (through pydub's export); the format comes from the file extension."""
-    ffmpeg_binary()  # points pydub at the same ffmpeg the service uses
+    ffmpeg_binary()  # points pydub at the ffmpeg command line (FFMPEG_BINARY, the system's, else the wheel's)
     pcm = (np.clip(signal, -1, 1) * 32767).astype("<i2")
     if channels > 1:
         pcm = np.repeat(pcm[:, None], channels, axis=1).ravel()

@@ -25,7 +25,7 @@ def check_contract(body: dict, genres: list[str]) -> None:
     assert all(0.0 <= p <= 1.0 for p in probabilities)
     assert body["genre"] == listed[0] and body["confidence"] == probabilities[0]
     for segment in body["segments"]:
-        assert segment["genre"] in genres
+        assert segment["genre"] in genres and segment["own_genre"] in genres
         assert 0 < segment["probability"] <= 1
         assert segment["end_s"] > segment["start_s"]
     starts = [s["start_s"] for s in body["segments"]]
@@ -110,27 +110,30 @@ def test_model_card_route_lists_every_selectable_model(client, genres, app):
     card = client.get("/api/model").get_json()
     classifier = app.extensions["genre"]["classifier"]
     assert card["genres"] == genres and card["name"] == classifier.default_model
-    assert [m["name"] for m in card["models"]] == ["mfcc_cnn", "musicnn", "ensemble"]
+    assert [m["name"] for m in card["models"]] == ["student", "musicnn", "mfcc_cnn", "ensemble"]
     assert [m["name"] for m in card["models"] if m["default"]] == [card["name"]]
     committed = json.loads((ROOT / "models" / "musicnn_card.json").read_text())["metrics"]
+    student = json.loads((ROOT / "models" / "student_card.json").read_text())["metrics"]
+    committed["student"] = student["student"] | {"closeness_to_musicnn": student["closeness_to_musicnn"]}
     for model in card["models"]:  # the route serves the committed figures, every split of every model
         for split in ("valid", "test"):
             assert model["metrics"][split] == committed[model["name"]][split]
+    assert card["cards"]["genre_student"]["serves_default"] == (card["name"] == "student")
     for key, value in committed[card["name"]].items():  # the default's figures at the top, as the page reads them
         assert card["metrics"][key] == value
     assert card["cards"]["genre_cnn"]["features"]["sample_rate"] == 22050
     assert len(card["musicnn"]["tags"]) == 50
 
 
-@pytest.mark.parametrize("model", ["mfcc_cnn", "musicnn", "ensemble"])
+@pytest.mark.parametrize("model", ["student", "mfcc_cnn", "musicnn", "ensemble"])
 def test_upload_with_a_chosen_model(client, app, genres, song_mp3, model):
     response = upload(client, song_mp3, query=f"?model={model}")
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     check_contract(body, genres)
     assert body["model"]["name"] == model
-    budget = app.extensions["genre"]["classifier"].musicnn_windows
-    assert len(body["tags"]) == 50 and body["model"]["musicnn_segments"] == min(budget, len(body["segments"]))
+    assert len(body["tags"]) == 50
+    assert body["model"]["tags_from"] == ("musicnn" if model in ("musicnn", "ensemble") else "student")
 
 
 def test_upload_uses_the_default_model_and_returns_style_tags(client, app, song_mp3):
@@ -159,7 +162,9 @@ def test_health(client):
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ok" and "problems" not in body
     default = json.loads((ROOT / "models" / "musicnn_card.json").read_text())["default_model"]
-    assert body["model"] == default and body["models"] == ["mfcc_cnn", "musicnn", "ensemble"]
+    if json.loads((ROOT / "models" / "student_card.json").read_text())["serves_default"]:
+        default = "student"
+    assert body["model"] == default and body["models"] == ["student", "musicnn", "mfcc_cnn", "ensemble"]
     assert body["version"] == json.loads((ROOT / "models" / "model_card.json").read_text())["version"]
 
 
@@ -207,7 +212,7 @@ def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MAX_UPLOAD_MB", "2")
     monkeypatch.setenv("MAX_ANALYSIS_SECONDS", "30")
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
-    monkeypatch.setenv("MUSICNN_WINDOWS", "3")
+    monkeypatch.setenv("MUSICNN_THREADS", "1")
     monkeypatch.setenv("DEFAULT_MODEL", "ensemble")
     settings = config_from_env()
     assert settings["MAX_UPLOAD_MB"] == 2 and settings["MAX_ANALYSIS_SECONDS"] == 30
@@ -215,7 +220,8 @@ def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     application = create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")})
     classifier = application.extensions["genre"]["classifier"]
     assert application.config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
-    assert classifier.max_seconds == 30 and classifier.musicnn_windows == 3 and classifier.default_model == "ensemble"
+    assert classifier.max_seconds == 30 and classifier.default_model == "ensemble"
+    assert classifier.musicnn.network._threads == 1
 
 
 def test_index_page_is_served(client):

@@ -80,8 +80,8 @@ def test_cli_prints_json_per_file_and_reports_bad_ones(song_mp3, audio_dir):
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 1
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert lines[0]["file"] == str(song_mp3) and lines[0]["genre"] == lines[0]["genres"][0]["genre"]
-    assert lines[1]["file"] == str(bad) and "error" in lines[1]
+    assert lines[0]["filename"] == str(song_mp3) and lines[0]["genre"] == lines[0]["genres"][0]["genre"]
+    assert lines[1]["filename"] == str(bad) and "error" in lines[1]
 
 
 def test_a_misspelt_backend_is_refused_not_taken_for_keras(monkeypatch):
@@ -116,6 +116,7 @@ def test_an_old_model_card_without_the_newer_feature_fields_reads_as_plain_mfccs
 
 
 def test_ffmpeg_binary_takes_the_setting_then_the_system_then_the_wheel(monkeypatch, tmp_path):
+    """The ffmpeg command line that makes files for the tests and training/reencode.py (decoding needs none)."""
     import imageio_ffmpeg
 
     from genrelens import audio
@@ -126,19 +127,18 @@ def test_ffmpeg_binary_takes_the_setting_then_the_system_then_the_wheel(monkeypa
         monkeypatch.setenv("FFMPEG_BINARY", str(chosen))
         audio.ffmpeg_binary.cache_clear()
         assert audio.ffmpeg_binary() == str(chosen)
-        assert decode(str(write_audio(tmp_path / "a.mp3", chord(3.0))), 22050, 10).analyzed_s == pytest.approx(3.0, abs=0.05)
+        assert write_audio(tmp_path / "a.mp3", chord(3.0)).stat().st_size > 0  # conftest makes files with it
         monkeypatch.delenv("FFMPEG_BINARY")
         monkeypatch.setattr(audio, "which", lambda name: None)  # a machine without a system ffmpeg
         audio.ffmpeg_binary.cache_clear()
         assert audio.ffmpeg_binary() == imageio_ffmpeg.get_ffmpeg_exe()
-        assert decode(str(tmp_path / "a.mp3"), 22050, 10).analyzed_s == pytest.approx(3.0, abs=0.05)
     finally:
         monkeypatch.undo()
         audio.ffmpeg_binary.cache_clear()
 
 
 def test_cli_plain_output_and_its_flags(song_mp3):
-    """One line per file in plain mode; --model picks the model; --musicnn-windows 0 switches tags off."""
+    """One line per file in plain mode; --model picks the model; --max-seconds caps what is analysed."""
     def run(*flags):
         return subprocess.run([sys.executable, str(ROOT / "music_genre_classifier.py"), str(song_mp3), *flags],
                               capture_output=True, text=True, timeout=180, cwd=ROOT)
@@ -148,7 +148,5 @@ def test_cli_plain_output_and_its_flags(song_mp3):
     assert plain.stdout.startswith(f"{song_mp3}: ") and "segments over 20.0 s" in plain.stdout and "tags: " in plain.stdout
     chosen = json.loads(run("--json", "--model", "mfcc_cnn").stdout)
     assert chosen["model"]["name"] == "mfcc_cnn" and len(chosen["tags"]) == 50
-    without = json.loads(run("--json", "--musicnn-windows", "0").stdout)
-    assert without["model"]["name"] == "mfcc_cnn" and without["tags"] == [] and without["electronic"] is None
     capped = json.loads(run("--json", "--max-seconds", "9").stdout)
     assert capped["analyzed_s"] == pytest.approx(9, abs=0.05) and capped["capped"] is True

@@ -250,7 +250,7 @@ def nearest_scores(examples: list[Example], guide: dict[str, dict], dims: int) -
     test = [ex for ex in examples if ex.file.split == "test" and ex.file.genre == "electronic" and len(ex.embeddings.pooled)]
     same_style, in_top5, scored = [], [], 0
     for ex in test:
-        nearest = reference.nearest(ex.embeddings.pooled.mean(axis=0))
+        nearest = reference.nearest(reference.project(ex.embeddings.pooled).mean(axis=0))
         same_style.append(nearest[0]["style"] == ex.file.style)
         if ex.file.subgenre in known:
             scored += 1
@@ -289,21 +289,6 @@ def rock_family_check(head: GenreHead, mfcc_predictor, clips: list[Example], mfc
         calls = [genres[int(p.mean(axis=0).argmax())] for p in probabilities if len(p)]
         share = round(float(np.mean([c in ("rock", "metal") for c in calls])), 4) if calls else None
         result[name] = {"share": share, "tracks": len(calls)}
-    return result
-
-
-def segments_heard(head: GenreHead, examples: list[Example], genres: list[str],
-                   budgets: tuple[int, ...] = (1, 2, 3, 4, 6, 10)) -> dict[str, float]:
-    """Track accuracy when musicnn hears at most ``budget`` segments per file, as the server does it."""
-    from genrelens.musicnn_features import nearest, spread
-
-    kept = [ex for ex in examples if len(ex.embeddings.pooled)]
-    full = [head.predict(ex.heard) for ex in kept]
-    result = {}
-    for budget in budgets:
-        heard = [spread(len(p), budget) for p in full]
-        result[str(budget)] = score(collect(genres, [ex.file for ex in kept],
-                                            [p[h][nearest(len(p), h)] for p, h in zip(full, heard)]))["track_accuracy"]
     return result
 
 
@@ -397,7 +382,6 @@ def run(args: argparse.Namespace) -> dict:
             metrics[name]["valid"] = score(valid[name])
             metrics[name]["valid_gtzan10"] = gtzan_only(valid[name])
             metrics[name]["valid_rock_family"] = rock_valid[name]
-        metrics["musicnn"]["valid_by_segments_heard"] = segments_heard(head, corpus.part("valid"), genres)
 
     started = time.time()
     head = fit_genre_head(corpus.fit_set(("train", "valid")), genres, args, tag_share)

@@ -19,16 +19,44 @@ export function h(tag, attrs = {}, ...children) {
 
 export const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 
-const MODEL_LABELS = { ensemble: 'Ensemble', musicnn: 'musicnn head', mfcc_cnn: 'MFCC CNN' };
+const MODEL_LABELS = { student: 'musicnn, distilled', musicnn: 'musicnn head', mfcc_cnn: 'MFCC CNN', ensemble: 'Ensemble' };
 
 /** "mfcc_cnn" -> "MFCC CNN"; unknown names are shown as they are. */
 export function modelLabel(name) {
   return MODEL_LABELS[name] || String(name ?? '');
 }
 
-/** 0.7134 -> "71.3%" */
+/**
+ * The one rounding rule of the page (and of the README): a number is rounded half away from zero on
+ * its shortest decimal spelling (the digits JSON carries: 0.7765 is "0.7765", not the binary
+ * 0.77649999...), after moving the decimal point `shift` places right. So fixed(0.7765, 1, 2) is
+ * "77.7" where (0.7765 * 100).toFixed(1) says "77.6", and fixed(1.005, 2) is "1.01". In Python:
+ * Decimal(repr(x)).scaleb(shift).quantize(Decimal(10) ** -digits, rounding=ROUND_HALF_UP).
+ */
+export function fixed(value, digits = 0, shift = 0) {
+  if (!isNum(value)) return '—';
+  const m = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(Math.abs(value)));
+  if (!m) return value.toFixed(digits); // not reached: String() of a finite number always matches
+  const [, whole, fraction = '', exponent = '0'] = m;
+  // |value| = int(whole + fraction) * 10^(exponent - fraction.length); scaled by 10^(shift + digits)
+  let units = BigInt(whole + fraction);
+  const power = Number(exponent) - fraction.length + shift + digits;
+  if (power >= 0) {
+    units *= 10n ** BigInt(power);
+  } else {
+    const divisor = 10n ** BigInt(-power);
+    const rest = units % divisor;
+    units /= divisor;
+    if (rest * 2n >= divisor) units += 1n; // half away from zero (the sign is put back below)
+  }
+  const text = units.toString().padStart(digits + 1, '0');
+  const shown = digits ? `${text.slice(0, -digits)}.${text.slice(-digits)}` : text;
+  return value < 0 && units !== 0n ? `-${shown}` : shown;
+}
+
+/** A probability as a percentage: 0.7765 -> "77.7 %" (no-break space; the rule of fixed()). */
 export function pct(p, digits = 1) {
-  return isNum(p) ? `${(p * 100).toFixed(digits)}%` : '—';
+  return isNum(p) ? `${fixed(p, digits, 2)}\u00a0%` : '—';
 }
 
 /** seconds -> "m:ss" (or "h:mm:ss") */

@@ -1,14 +1,16 @@
 // Page controller: upload (drag and drop, picker, checks, progress), shareable links, results.
-import { ApiError, apiUrl, getJSON, uploadFile } from './api.js';
+import { ApiError, getJSON, uploadFile } from './api.js';
+import { ACCEPT, mayBeMedia } from './files.js';
 import { bytes, pct } from './format.js';
 import { initModel, renderModelChoice } from './model.js';
+import { drawPeaks, fetchPeaks, wantsServerPeaks } from './peaks.js';
+import { initRecording } from './record-ui.js';
 import {
-  GenreBook, PictureLoader, loadImage, renderBars, renderElectronic, renderFeatures, renderGuide, renderLegend, renderStrip,
-  renderSummary, renderTags,
+  GenreBook, PictureLoader, lengthNote, partlyAnalysed, renderBars, renderElectronic, renderFeatures, renderGuide,
+  renderLegend, renderStrip, renderSummary, renderTags,
 } from './results.js';
 
 const $ = (id) => document.getElementById(id);
-const AUDIO_EXTENSIONS = ['mp3', 'wav', 'flac', 'ogg', 'oga', 'opus', 'm4a', 'aac', 'webm'];
 const MAX_MB = Number(document.body.dataset.maxUploadMb) || 50;
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -19,6 +21,17 @@ const els = {
   modelChoice: $('model-choice'),
   modelSelect: $('model-select'),
   modelNote: $('model-select-note'),
+  record: {
+    button: $('record-btn'),
+    length: $('record-length'),
+    panel: $('recording'),
+    countdown: $('record-countdown'),
+    stop: $('record-stop'),
+    cancel: $('record-cancel'),
+    level: $('record-level'),
+    levelBar: $('record-level-bar'),
+    stopNote: $('record-stop-note'),
+  },
   status: $('status'),
   statusText: $('status-text'),
   statusProgress: $('status-progress'),
@@ -38,6 +51,7 @@ const els = {
   copyLink: $('copy-link'),
   copyStatus: $('copy-status'),
   player: $('player'),
+  playerNote: $('player-note'),
   waveform: $('waveform'),
   playBtn: $('play-btn'),
   timeCurrent: $('time-current'),
@@ -46,7 +60,8 @@ const els = {
   nowGenre: $('now-genre'),
   staticTimeline: $('static-timeline'),
   staticNote: $('static-note'),
-  staticWaveImg: $('static-wave-img'),
+  staticWave: $('static-wave'),
+  staticWaveError: $('static-wave-error'),
   strip: $('segment-strip'),
   stripAxis: $('strip-axis'),
   legend: $('legend'),
@@ -140,20 +155,15 @@ els.errorClose.addEventListener('click', () => {
 
 // ---------------------------------------------------------------------------- choosing a file
 
-function extensionOf(name) {
-  const dot = name.lastIndexOf('.');
-  return dot >= 0 ? name.slice(dot + 1).toLowerCase() : '';
-}
+els.input.accept = ACCEPT;
 
 /** {title, message} saying why the browser won't send this file, or null if it looks fine. */
 function checkFile(file) {
-  const ext = extensionOf(file.name);
-  const looksAudio = (file.type || '').startsWith('audio/') || AUDIO_EXTENSIONS.includes(ext)
-    || file.type === 'video/webm' || file.type === 'video/ogg';
-  if (!looksAudio) {
+  if (!mayBeMedia(file.name, file.type)) {
     return {
       title: 'Not an audio file',
-      message: `“${file.name}” does not look like an audio file. Choose an MP3, WAV, FLAC, OGG/Opus, M4A/AAC or WebM file.`,
+      message: `“${file.name}” does not look like an audio file (your browser calls it ${file.type}). `
+        + 'Choose a song or a recording: MP3, WAV, FLAC, OGG/Opus, M4A/AAC, WebM, or a video such as MP4 or 3GP.',
     };
   }
   if (file.size === 0) return { title: 'Empty file', message: `“${file.name}” is empty.` };
@@ -167,6 +177,7 @@ function checkFile(file) {
 }
 
 async function analyseFile(file) {
+  microphone.cancel();
   hideError();
   const problem = checkFile(file);
   if (problem) {
@@ -260,6 +271,14 @@ window.addEventListener('drop', (e) => {
   if (file) analyseFile(file);
 });
 
+// ---------------------------------------------------------------------------- recording
+
+const microphone = initRecording(els.record, {
+  onStart: hideError,
+  onFile: (file) => analyseFile(file),
+  onError: (title, message) => showError(title, message),
+});
+
 // ---------------------------------------------------------------------------- share link
 
 function pageUrlFor(id) {
@@ -325,7 +344,7 @@ async function showResult(data, file, gen) {
   if (file) {
     await showPlayer(data, file, book, gen);
   } else {
-    showStaticTimeline(data, book, 'Opened from a link: the audio itself is not kept on the server, so here is its waveform. Drop the file above to listen along.');
+    await showStaticTimeline(data, book, 'Opened from a link: the audio itself is not kept on the server, so here is its waveform. Drop the file above to listen along.');
   }
   if (gen === generation) els.result.dataset.state = 'ready';
 }
@@ -333,39 +352,64 @@ async function showResult(data, file, gen) {
 async function showPlayer(data, file, book, gen) {
   els.player.hidden = false;
   els.staticTimeline.hidden = true;
+  els.playerNote.hidden = true;
   try {
     if (!player) {
       const { Player } = await import('./player.js');
       player = new Player(
         { container: els.waveform, timeline: els.waveformTimeline, playBtn: els.playBtn, timeCurrent: els.timeCurrent, timeTotal: els.timeTotal, loading: els.playerLoading, nowGenre: els.nowGenre },
-        { colorOf: (g) => book.color(g), labelOf: (g) => book.label(g), shadowCss: document.body.dataset.shadowCss },
+        { shadowCss: document.body.dataset.shadowCss },
       );
-    } else {
-      player.look.colorOf = (g) => book.color(g);
-      player.look.labelOf = (g) => book.label(g);
     }
-    await player.load(file, data.segments);
+    player.look.colorOf = (g) => book.color(g);
+    player.look.labelOf = (g) => book.label(g);
+    player.look.onUnplayable = () => showPlayerNote(
+      'This browser cannot play this file; the waveform and the timeline are drawn from what the server analysed.');
+    let options = {};
+    if (wantsServerPeaks(data)) {
+      // A long file: draw it from the server's peaks of what was analysed instead of decoding it here.
+      const { duration, peaks } = await fetchPeaks(data.id);
+      if (gen !== generation) return;
+      options = { peaks, span: duration };
+      if (partlyAnalysed(data)) {
+        showPlayerNote(`Only the ${lengthNote(data)}: the player and the timeline cover that part.`);
+      }
+    }
+    await player.load(file, data.segments, options);
   } catch (err) {
     if (gen !== generation) return;
     console.warn('player unavailable:', err);
     player?.destroy();
-    showStaticTimeline(data, book, 'This browser cannot play this file, so here is the waveform the server drew.');
+    await showStaticTimeline(data, book, 'This browser cannot play this file, so here is the waveform of what the server analysed.');
   }
 }
 
-function showStaticTimeline(data, book, note) {
+function showPlayerNote(text) {
+  els.playerNote.textContent = text;
+  els.playerNote.hidden = false;
+}
+
+/** The timeline without the audio: the server's peaks drawn edge to edge above the segment strip. */
+async function showStaticTimeline(data, book, note) {
   player?.destroy();
   els.player.hidden = true;
   els.staticTimeline.hidden = false;
-  els.staticNote.textContent = note;
+  els.staticNote.textContent = partlyAnalysed(data) ? `${note} Only the ${lengthNote(data)}.` : note;
   renderStrip(data, book, els.strip, els.stripAxis);
-  const frame = els.staticWaveImg.closest('.img-frame');
-  frame.classList.remove('is-loaded', 'is-failed');
-  const url = data.images?.waveform;
-  if (url) {
-    loadImage(els.staticWaveImg, apiUrl(url)).then((ok) => frame.classList.add(ok ? 'is-loaded' : 'is-failed'));
-  } else {
-    frame.classList.add('is-failed');
+  const canvas = els.staticWave;
+  delete canvas.dataset.drawn;
+  canvas.hidden = false;
+  els.staticWaveError.hidden = true;
+  canvas.getContext('2d')?.clearRect(0, 0, canvas.width, canvas.height);
+  const gen = generation;
+  try {
+    const { peaks } = await fetchPeaks(data.id);
+    if (gen === generation) drawPeaks(canvas, peaks, '#8b95a5');
+  } catch (err) {
+    if (gen !== generation) return;
+    console.warn('waveform unavailable:', err);
+    canvas.hidden = true;
+    els.staticWaveError.hidden = false;
   }
 }
 

@@ -1,7 +1,7 @@
 // The "Model" section: test numbers from GET /api/model, the table comparing the selectable models,
 // the model <select> of the upload form and the pre-generated report-card pictures.
 import { getJSON } from './api.js';
-import { h, isNum, modelLabel, pct } from './format.js';
+import { fixed, h, isNum, modelLabel, pct } from './format.js';
 import { loadImage } from './results.js';
 
 function stat(label, value, note) {
@@ -52,7 +52,7 @@ export function renderGeneralisation(metrics, card, list) {
     const f1 = f.f1 ? at(metrics, f.f1) : undefined;
     const notes = [];
     if (isNum(count)) notes.push(`${count} track${count === 1 ? '' : 's'}`);
-    if (isNum(f1)) notes.push(`macro-F1 ${f1.toFixed(2)}`);
+    if (isNum(f1)) notes.push(`macro-F1 ${fixed(f1, 2)}`);
     if (f.lower) notes.push('lower is better');
     rows.push(h('div', { class: 'figure-row', dataset: { figure: f.value.join('.'), value: String(value) } },
       h('dt', { class: 'figure-label', text: f.label }),
@@ -72,13 +72,15 @@ export async function initModel({
     card = await getJSON('/api/model');
   } catch (e) {
     stats.replaceChildren(h('p', { class: 'col-12 text-body-secondary', text: `Model details are not available right now (${e.message})` }));
+    captionGallery(gallery, null);
     return null;
   }
+  captionGallery(gallery, card?.name);
   const test = card?.metrics?.test && typeof card.metrics.test === 'object' ? card.metrics.test : {};
   const tiles = [];
   if (isNum(test.track_accuracy)) tiles.push(stat('Track accuracy', pct(test.track_accuracy), 'whole songs, test split'));
   if (isNum(test.segment_accuracy)) tiles.push(stat('Segment accuracy', pct(test.segment_accuracy), 'single 3-second slices'));
-  if (isNum(test.macro_f1)) tiles.push(stat('Macro-F1', test.macro_f1.toFixed(2), 'averaged over genres'));
+  if (isNum(test.macro_f1)) tiles.push(stat('Macro-F1', fixed(test.macro_f1, 2), 'averaged over genres'));
   if (isNum(test.tracks)) tiles.push(stat('Test tracks', String(test.tracks), 'never seen in training'));
   if (tiles.length) {
     stats.replaceChildren(...tiles);
@@ -98,24 +100,49 @@ export async function initModel({
   return card;
 }
 
-/** One table row per model: track accuracy and macro-F1 on the valid and test splits. */
+/**
+ * One table row per model: track accuracy and macro-F1 on the valid and test splits. Each cell
+ * carries its column's name (data-label), which a phone shows beside the value when the rows are
+ * laid out as cards (app.css), so no column hides behind a sideways scroll.
+ */
 function renderComparison(models, compare, rows) {
   const split = (m, key) => (m.metrics?.[key] && typeof m.metrics[key] === 'object' ? m.metrics[key] : {});
-  const number = (value, text) => h('td', { class: 'text-end font-monospace', text: isNum(value) ? text(value) : '' });
+  const heads = [...compare.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  const f1 = (v) => fixed(v, 2);
+  const cell = (column, value, text) => h('td', {
+    class: 'text-end font-monospace', role: 'cell', dataset: { label: heads[column] || '' }, text: isNum(value) ? text(value) : '',
+  });
   rows.replaceChildren(...models.map((m) => {
     const valid = split(m, 'valid');
     const test = split(m, 'test');
-    return h('tr', { class: m.default ? 'is-default' : null, dataset: { model: m.name } },
-      h('th', { scope: 'row' },
+    return h('tr', { class: m.default ? 'is-default' : null, role: 'row', dataset: { model: m.name } },
+      h('th', { scope: 'row', role: 'rowheader' },
         h('span', { class: 'fw-semibold', text: modelLabel(m.name) }),
         m.default ? h('span', { class: 'badge rounded-pill default-badge ms-2', text: 'default' }) : null,
         m.description ? h('span', { class: 'd-block small text-body-secondary fw-normal', text: m.description }) : null),
-      number(valid.track_accuracy, pct),
-      number(valid.macro_f1, (v) => v.toFixed(2)),
-      number(test.track_accuracy, pct),
-      number(test.macro_f1, (v) => v.toFixed(2)));
+      cell(1, valid.track_accuracy, pct),
+      cell(2, valid.macro_f1, f1),
+      cell(3, test.track_accuracy, pct),
+      cell(4, test.macro_f1, f1));
   }));
   compare.hidden = models.length === 0;
+}
+
+/**
+ * Say under each report-card picture which model it shows: its figure's data-model names the model,
+ * or "default" for the test-split pictures, which training draws for the served default model.
+ */
+export function captionGallery(gallery, defaultName) {
+  for (const fig of gallery.querySelectorAll('.metric-figure[data-model]')) {
+    const caption = fig.querySelector('figcaption');
+    if (!caption) continue;
+    caption.querySelector('.model-tag')?.remove();
+    const wanted = fig.dataset.model;
+    const name = wanted === 'default' ? defaultName : wanted;
+    const label = name ? modelLabel(name) : 'the default model';
+    const tag = h('span', { class: 'model-tag', dataset: { model: name || '' } }, h('span', { class: 'visually-hidden', text: 'Model: ' }), label);
+    caption.prepend(tag, ' ');
+  }
 }
 
 /** Fill the upload form's model <select> (default first); hidden unless there is a choice. */

@@ -1,9 +1,13 @@
 // The wavesurfer.js player: the local file's waveform with the per-segment genre timeline drawn as
 // coloured regions, a time axis, a hover read-out, click-to-seek and keyboard control.
+//
+// A short file is decoded by the browser. A long one is drawn from the server's peaks of what it
+// analysed (no decoding: a 3-hour file would take ~700 MB), and the player covers that part: its
+// waveform, regions, axis and seeking span the analysed seconds, and playback stops at their end.
 import WaveSurfer from '../vendor/wavesurfer/wavesurfer.esm.js';
 import RegionsPlugin from '../vendor/wavesurfer/plugins/regions.esm.js';
-import TimelinePlugin from '../vendor/wavesurfer/plugins/timeline.esm.js';
 import HoverPlugin from '../vendor/wavesurfer/plugins/hover.esm.js';
+import { clearAxis, renderAxis } from './axis.js';
 import { clock, pct, rgba } from './format.js';
 
 const HEIGHT = 120;
@@ -15,6 +19,13 @@ export function segmentAt(segments, t) {
     if (t >= seg.start_s && t < seg.end_s) return seg;
   }
   return null;
+}
+
+/** wavesurfer over the first `span` seconds of its media: everything that asks its length gets `span`. */
+class SpanWaveSurfer extends WaveSurfer {
+  getDuration() {
+    return this.span > 0 ? this.span : super.getDuration();
+  }
 }
 
 export class Player {
@@ -31,12 +42,16 @@ export class Player {
     this.cleanups = [];
   }
 
-  /** Load a local File and draw the segments on it. Resolves when ready, rejects if it can't decode. */
-  load(file, segments) {
+  /**
+   * Load a local File and draw the segments on it. Resolves when ready, rejects if it can't decode.
+   * With `peaks` (the server's, over `span` seconds) the file is not decoded, only played.
+   */
+  load(file, segments, { peaks = null, span = 0 } = {}) {
     this.destroy();
     this.segments = Array.isArray(segments) ? segments : [];
     const { container, playBtn, loading, timeline } = this.els;
-    timeline.replaceChildren();
+    const fromPeaks = Array.isArray(peaks) && peaks.length > 0 && span > 0;
+    container.dataset.source = fromPeaks ? 'server-peaks' : 'decoded';
     const { colorOf, labelOf } = this.look;
     container.dataset.regionCount = '0';
     container.style.setProperty('--ws-height', `${HEIGHT}px`);
@@ -44,7 +59,7 @@ export class Player {
     loading.hidden = false;
 
     this.regions = RegionsPlugin.create();
-    this.ws = WaveSurfer.create({
+    this.ws = new SpanWaveSurfer({
       container,
       height: HEIGHT,
       waveColor: '#8b95a5',
@@ -58,13 +73,6 @@ export class Player {
       dragToSeek: true,
       plugins: [
         this.regions,
-        TimelinePlugin.create({
-          container: this.els.timeline,
-          height: 22,
-          formatTimeCallback: (t) => clock(t),
-          style: { color: 'var(--bs-secondary-color)' },
-          secondaryLabelOpacity: 0.6,
-        }),
         HoverPlugin.create({
           lineColor: '#ffffff',
           lineWidth: 1,
@@ -78,13 +86,17 @@ export class Player {
         }),
       ],
     });
+    if (fromPeaks) this.ws.span = span;
     this.adoptShadowStyles();
 
     const ws = this.ws;
     const on = (event, fn) => this.cleanups.push(ws.on(event, fn));
 
     on('decode', (duration) => this.drawRegions(duration, colorOf, labelOf));
-    on('timeupdate', (t) => this.onTime(t));
+    on('timeupdate', (t) => {
+      if (fromPeaks && t >= span && ws.isPlaying()) ws.pause(); // the end of what was analysed
+      this.onTime(Math.min(t, ws.getDuration()));
+    });
     on('play', () => this.setPlaying(true));
     on('pause', () => this.setPlaying(false));
     on('finish', () => this.setPlaying(false));
@@ -114,11 +126,22 @@ export class Player {
         playBtn.disabled = false;
         this.els.timeTotal.textContent = clock(duration);
         container.setAttribute('aria-valuemax', String(Math.round(duration)));
+        renderAxis(timeline, duration);
         this.onTime(0);
         resolve();
       });
       on('error', fail);
-      ws.loadBlob(file).catch((err) => {
+      if (fromPeaks) {
+        // Not decoded, so a format the browser cannot play shows only when the media element fails.
+        const media = ws.getMediaElement();
+        const onMediaError = () => {
+          playBtn.disabled = true;
+          this.look.onUnplayable?.();
+        };
+        media.addEventListener('error', onMediaError);
+        this.cleanups.push(() => media.removeEventListener('error', onMediaError));
+      }
+      (fromPeaks ? ws.loadBlob(file, [peaks], span) : ws.loadBlob(file)).catch((err) => {
         if (err && err.name === 'AbortError') return; // superseded by a newer load
         fail(err);
       });
@@ -223,6 +246,6 @@ export class Player {
     this.els.timeCurrent.textContent = '0:00';
     this.els.timeTotal.textContent = '0:00';
     this.els.container.dataset.regionCount = '0';
-    this.els.timeline.replaceChildren();
+    clearAxis(this.els.timeline);
   }
 }

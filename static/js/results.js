@@ -1,7 +1,8 @@
 // Rendering one analysis: the headline, the genre bars, the style tags, the genre guide, the static
 // timeline, the pictures and the features. Everything is built with DOM calls (no innerHTML).
 import { apiUrl } from './api.js';
-import { clock, duration, h, isNum, modelLabel, ms, pct, rgba, textOn } from './format.js';
+import { clearAxis, renderAxis } from './axis.js';
+import { clock, duration, fixed, h, isNum, modelLabel, ms, pct, rgba, textOn } from './format.js';
 
 const FALLBACK_COLORS = ['#4f8ef7', '#f0cc5a', '#e07b39', '#d45ad8', '#a07cff', '#2bb3a3', '#a3adb8', '#ff7aa8', '#3fbf5f', '#e5484d'];
 const GUIDE_COUNT = 3;
@@ -84,6 +85,18 @@ function swatch(color) {
   return s;
 }
 
+/** Was only the start of the file analysed (the server's cap)? */
+export function partlyAnalysed(data) {
+  return isNum(data?.analyzed_s) && isNum(data?.duration_s)
+    && (data.capped === true || data.analyzed_s < data.duration_s - 0.5);
+}
+
+/** "3:32" for a file analysed whole; "first 10:00 of 3:00:08 analysed" when the server stopped early. */
+export function lengthNote(data) {
+  if (partlyAnalysed(data)) return `first ${clock(data.analyzed_s)} of ${clock(data.duration_s)} analysed`;
+  return isNum(data?.duration_s) ? clock(data.duration_s) : '';
+}
+
 export function renderSummary(data, book, els) {
   const ranked = sortedGenres(data);
   const top = data.genre ?? ranked[0]?.genre;
@@ -98,7 +111,8 @@ export function renderSummary(data, book, els) {
   els.filename.textContent = data.filename || 'Untitled';
   const segs = Array.isArray(data.segments) ? data.segments.length : 0;
   const bits = [];
-  if (isNum(data.duration_s)) bits.push(clock(data.duration_s));
+  const length = lengthNote(data);
+  if (length) bits.push(length);
   bits.push(`${segs} segment${segs === 1 ? '' : 's'}`);
   els.meta.textContent = ` · ${bits.join(' · ')}`;
   els.result.style.setProperty('--genre-color', color);
@@ -118,7 +132,7 @@ function probabilityRow(dataset, label, color, probability, top) {
     h('div', {
       class: 'progress genre-progress', role: 'progressbar',
       'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100',
-      'aria-valuenow': value.toFixed(1), 'aria-valuetext': pct(probability),
+      'aria-valuenow': isNum(probability) ? fixed(probability, 1, 2) : '0', 'aria-valuetext': pct(probability),
     }, bar));
 }
 
@@ -288,7 +302,7 @@ export function renderLegend(data, book, list) {
 /** The timeline without audio: segments as a coloured strip over the duration, with a time axis. */
 export function renderStrip(data, book, strip, axis) {
   strip.replaceChildren();
-  axis.replaceChildren();
+  clearAxis(axis);
   const segs = Array.isArray(data.segments) ? data.segments : [];
   const total = isNum(data.analyzed_s) && data.analyzed_s > 0 ? data.analyzed_s
     : Math.max(0, ...segs.map((s) => s.end_s || 0));
@@ -301,13 +315,7 @@ export function renderStrip(data, book, strip, axis) {
     el.style.backgroundColor = book.color(s.genre);
     strip.append(el);
   }
-  const ticks = 5;
-  for (let i = 0; i < ticks; i++) {
-    const t = (total * i) / (ticks - 1);
-    const tick = h('span', { class: 'strip-tick', text: clock(t) });
-    tick.style.left = `${(i / (ticks - 1)) * 100}%`;
-    axis.append(tick);
-  }
+  renderAxis(axis, total);
 }
 
 function feature(term, value, note) {
@@ -322,11 +330,11 @@ export function renderFeatures(data, dl, modelLine) {
   const items = [];
   items.push(feature('Tempo', isNum(f.tempo_bpm) ? `${Math.round(f.tempo_bpm)} BPM` : '—', 'estimated beats per minute'));
   items.push(feature('Spectral centroid', isNum(f.spectral_centroid_hz)
-    ? (f.spectral_centroid_hz >= 1000 ? `${(f.spectral_centroid_hz / 1000).toFixed(2)} kHz` : `${Math.round(f.spectral_centroid_hz)} Hz`)
+    ? (f.spectral_centroid_hz >= 1000 ? `${fixed(f.spectral_centroid_hz, 2, -3)} kHz` : `${Math.round(f.spectral_centroid_hz)} Hz`)
     : '—', 'brightness: where the energy sits'));
   items.push(feature('RMS level', isNum(f.rms)
-    ? `${f.rms.toFixed(3)}${f.rms > 0 ? ` (${(20 * Math.log10(f.rms)).toFixed(1)} dBFS)` : ''}` : '—', 'average loudness'));
-  items.push(feature('Zero-crossing rate', isNum(f.zero_crossing_rate) ? f.zero_crossing_rate.toFixed(3) : '—',
+    ? `${fixed(f.rms, 3)}${f.rms > 0 ? ` (${fixed(20 * Math.log10(f.rms), 1)} dBFS)` : ''}` : '—', 'average loudness'));
+  items.push(feature('Zero-crossing rate', isNum(f.zero_crossing_rate) ? fixed(f.zero_crossing_rate, 3) : '—',
     'noisiness: how often the wave crosses zero'));
 
   let analysed = '—';
@@ -350,8 +358,7 @@ export function renderFeatures(data, dl, modelLine) {
   const model = data.model && typeof data.model === 'object' ? data.model : {};
   const bits = [];
   if (model.name) bits.push(`Classified by ${modelLabel(model.name)} (${[model.name, model.version && `version ${model.version}`].filter(Boolean).join(', ')})`);
-  const heard = model.musicnn_segments;
-  if (isNum(heard) && heard > 0) bits.push(`musicnn heard ${heard} segment${heard === 1 ? '' : 's'}`);
+  if (model.tags_from && model.tags_from !== model.name) bits.push(`style tags from ${modelLabel(model.tags_from)}`);
   modelLine.textContent = bits.length ? `${bits.join(' · ')}.` : '';
 }
 

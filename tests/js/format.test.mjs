@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { clock, duration, modelLabel, ms, pct, rgba, textOn } from '../../static/js/format.js';
+import { clock, duration, fixed, modelLabel, ms, pct, rgba, textOn } from '../../static/js/format.js';
 
 // results.js reads the page's address when it loads (api.js): give it one.
 globalThis.window = { location: { search: '', href: 'http://127.0.0.1/' } };
@@ -26,8 +26,8 @@ test('clock shows m:ss and h:mm:ss', () => {
 });
 
 test('percentages, milliseconds, labels', () => {
-  assert.equal(pct(0.7134), '71.3%');
-  assert.equal(pct(0.5, 0), '50%');
+  assert.equal(pct(0.7134), '71.3\u00a0%');
+  assert.equal(pct(0.5, 0), '50\u00a0%');
   assert.equal(pct(null), '—');
   assert.equal(ms(311.4), '311 ms');
   assert.equal(ms(1500), '1.50 s');
@@ -57,4 +57,42 @@ test('guide names in capitals are shown in title case, spelling untouched', () =
   assert.equal(titleCase('DJ FOOD'), 'DJ Food');
   assert.equal(titleCase('Massive Attack'), 'Massive Attack');
   assert.equal(titleCase('SL2'), 'SL2');
+});
+
+// The rounding rule: half away from zero, on the decimal digits the stored value is written with.
+test('a percentage is rounded half away from zero from the stored value: 0.7765 is 77.7 %', () => {
+  assert.equal(pct(0.7765), '77.7\u00a0%'); // (0.7765 * 100).toFixed(1) says 77.6
+  assert.equal(pct(0.0005), '0.1\u00a0%');
+  assert.equal(pct(0.0004999), '0.0\u00a0%');
+  assert.equal(pct(0.9995), '100.0\u00a0%');
+  assert.equal(pct(0.835, 0), '84\u00a0%');
+  assert.equal(pct(0.845, 0), '85\u00a0%'); // half away from zero, not to even
+  assert.equal(pct(1), '100.0\u00a0%');
+  assert.equal(pct(0), '0.0\u00a0%');
+  assert.equal(pct(1e-7), '0.0\u00a0%');
+  assert.equal(pct(5e-4), '0.1\u00a0%');
+  assert.equal(pct(Number.NaN), '—');
+});
+
+test('every step of 0.0005 from 0 to 1 rounds up at the half, as exact decimals would', () => {
+  // i / 2000 is a multiple of 0.05 %: with one decimal, every odd i sits exactly on a half.
+  for (let i = 0; i <= 2000; i += 1) {
+    const tenths = Math.ceil(i / 2); // 0.05 % * i, in tenths of a percent, halves rounded up
+    const expected = `${Math.floor(tenths / 10)}.${tenths % 10}\u00a0%`;
+    assert.equal(pct(i / 2000), expected, `p = ${i / 2000}`);
+  }
+});
+
+test('fixed: the same rule for any number of digits, negative numbers and exponents', () => {
+  assert.equal(fixed(1.005, 2), '1.01'); // 1.005.toFixed(2) says 1.00
+  assert.equal(fixed(0.745, 2), '0.75');
+  assert.equal(fixed(-0.745, 2), '-0.75');
+  assert.equal(fixed(-0.0004, 3), '0.000'); // no "-0.000"
+  assert.equal(fixed(2.5), '3');
+  assert.equal(fixed(-2.5), '-3');
+  assert.equal(fixed(123.456, 1), '123.5');
+  assert.equal(fixed(1e21, 0), '1000000000000000000000');
+  assert.equal(fixed(1.5e-7, 7), '0.0000002');
+  assert.equal(fixed(0.7765, 1, 2), '77.7');
+  assert.equal(fixed(undefined, 1), '—');
 });

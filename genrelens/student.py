@@ -1,0 +1,125 @@
+"""The distilled model: a small CNN that answers like musicnn + its heads, on every 3-s segment, in ~1 ms.
+
+musicnn costs ~43 ms of CPU per 3-s patch, so it could only hear a few segments of a song and the
+timeline copied them. The student (``training/distill.py``) was trained to reproduce, segment by
+segment, what musicnn and the shipped heads say: the genre probabilities, the 50 style tags, the
+electronic styles and the 64-d embedding of the nearest-genre index. Its input is the mel spectrogram
+the pipeline already computes for the MFCCs (22,050 Hz, 128 bands, 130 frames per segment), levelled
+and compressed the way musicnn's input is, so it costs no extra transform.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STUDENT_FILE = "student.tflite"
+STUDENT_CARD_FILE = "student_card.json"
+MAX_GAIN = 10 ** (24 / 20)  # as musicnn_features: a near-silent segment is not blown up past +24 dB
+# Output widths tell LiteRT's unnamed outputs apart (and name the Keras model's).
+OUTPUT_WIDTHS = {"genres": 11, "tags": 50, "styles": 7, "embedding": 64}
+_INHERITED_INTERPRETERS: list = []  # never freed in a forked child: see MusicnnNetwork._connect
+
+
+def student_input(mel: np.ndarray, levels: np.ndarray, level_dbfs: float) -> np.ndarray:
+    """(n, frames, n_mels) mel power and each segment's RMS -> the student's (n, frames, n_mels) input.
+
+    Each segment is scaled to ``level_dbfs`` RMS (at most +24 dB), then ``log10(1 + 10000 * power)``,
+    musicnn's compression, so a quieter copy of a song gets the same input.
+    """
+    gain = np.minimum(10 ** (level_dbfs / 20) / np.maximum(np.asarray(levels, np.float64), 1e-9), MAX_GAIN)
+    scale = (10000.0 * gain**2).astype(np.float32)[:, np.newaxis, np.newaxis]
+    return np.log10(1.0 + scale * mel).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class StudentCard:
+    """``models/student_card.json``: what the student needs at serving time, and its figures."""
+
+    level_dbfs: float
+    n_mels: int
+    frames: int
+    raw: dict
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "StudentCard":
+        raw = json.loads((Path(model_dir) / STUDENT_CARD_FILE).read_text())
+        return cls(float(raw["input"]["level_dbfs"]), int(raw["input"]["n_mels"]), int(raw["input"]["frames"]), raw)
+
+
+class StudentNetwork:
+    """The student on LiteRT with one fixed batch shape (no re-planning per upload, flat memory)."""
+
+    BATCH = 8
+
+    def __init__(self, path: Path, threads: int = 1):
+        self._path, self._threads = Path(path), threads
+        self._lock = threading.Lock()
+        self._interpreter, self._pid = None, None
+
+    def release(self) -> None:
+        """Free the interpreter (gunicorn's master before forking; the next ``run`` makes a new one)."""
+        with self._lock:
+            self._interpreter, self._pid = None, None
+
+    def _connect(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        if self._interpreter is not None:
+            _INHERITED_INTERPRETERS.append(self._interpreter)
+        self._interpreter = Interpreter(model_path=str(self._path), num_threads=self._threads)
+        self._input = self._interpreter.get_input_details()[0]
+        shape = [self.BATCH, *self._input["shape"][1:]]
+        self._interpreter.resize_tensor_input(self._input["index"], shape)
+        self._interpreter.allocate_tensors()
+        self._block = np.zeros(shape, dtype=np.float32)
+        by_width = {int(d["shape"][-1]): d["index"] for d in self._interpreter.get_output_details()}
+        self._outputs = {name: by_width[width] for name, width in OUTPUT_WIDTHS.items()}
+        self._pid = os.getpid()
+
+    def run(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """``genres``, ``tags``, ``styles`` (probabilities) and ``embedding`` for (n, frames, n_mels) inputs."""
+        out = {name: np.zeros((len(inputs), width), np.float32) for name, width in OUTPUT_WIDTHS.items()}
+        with self._lock:
+            if self._interpreter is None or self._pid != os.getpid():
+                self._connect()
+            for first in range(0, len(inputs), self.BATCH):
+                part = inputs[first : first + self.BATCH]
+                self._block[: len(part)] = part.reshape(len(part), *self._block.shape[1:])
+                self._block[len(part) :] = 0.0
+                self._interpreter.set_tensor(self._input["index"], self._block)
+                self._interpreter.invoke()
+                for name, index in self._outputs.items():
+                    out[name][first : first + len(part)] = self._interpreter.get_tensor(index)[: len(part)]
+        return out
+
+
+@dataclass
+class StudentModel:
+    network: StudentNetwork
+    card: StudentCard
+
+    @classmethod
+    def load(cls, model_dir: Path, genres: list[str], threads: int = 1) -> "StudentModel | None":
+        """None when the student's files or LiteRT are missing (musicnn then answers for it)."""
+        model_dir = Path(model_dir)
+        missing = [name for name in (STUDENT_FILE, STUDENT_CARD_FILE) if not (model_dir / name).exists()]
+        if missing:
+            log.warning("the distilled student is off: %s missing in %s", ", ".join(missing), model_dir)
+            return None
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            log.warning("the distilled student is off: ai-edge-litert is not installed")
+            return None
+        card = StudentCard.load(model_dir)
+        if list(card.raw["genres"]) != list(genres):
+            raise ValueError(f"{STUDENT_CARD_FILE}: genres {card.raw['genres']} differ from the MFCC CNN's {genres}")
+        return cls(StudentNetwork(model_dir / STUDENT_FILE, threads), card)
