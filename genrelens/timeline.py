@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_SWITCH_COST = 2.0
+DEFAULT_SWITCH_COST = 1.5  # best on VALID mixes for musicnn: 70.5 % of segments right (1 ties; 0: 65.4 %, 2: 69.6 %)
 
 
 def smooth(probabilities: np.ndarray, switch_cost: float = DEFAULT_SWITCH_COST) -> np.ndarray:
