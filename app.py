@@ -116,8 +116,8 @@ def sweep_stale_uploads(directory: str, every_s: float = 60.0) -> None:
 
 
 MODEL_DESCRIPTIONS = {
-    "student": "A small CNN distilled from musicnn and its heads: musicnn's genres, tags and electronic "
-               "details on every 3-s segment, at a fortieth of the cost.",
+    "student": "A small CNN distilled from musicnn and its heads: genres, tags and electronic details on "
+               "every 3-s segment in about a millisecond each, right less often than musicnn.",
     "musicnn": "Linear heads on musicnn (MSD), a network pretrained on ~200k songs: genres from its 50 style "
                "tags, kept close to what the tags mean; electronic styles from its pooled features.",
     "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",

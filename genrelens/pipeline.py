@@ -250,7 +250,7 @@ class Analysis:
 
 @dataclass
 class SegmentAnswers:
-    """What a musicnn-quality model says about each audible segment (the teacher's or the student's)."""
+    """What musicnn with its heads, or its student, says about each audible segment."""
 
     genres: np.ndarray  # (n, n_genres)
     tags: np.ndarray  # (n, 50)

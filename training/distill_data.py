@@ -110,11 +110,12 @@ def load_pieces(paths: list[Path], settings: FeatureSettings, cache_dir: Path, t
     missing = [(str(p), str(e), str(t), settings, level_dbfs, n_pseudo)
                for p, e, t in zip(paths, entries, teacher) if not e.exists()]
     _compute_all(_compute, missing, len(paths), workers, "distillation pieces")
-    result = []
-    for entry in entries:
-        with np.load(entry) as data:
-            result.append(Pieces(data["kind"], data["inputs"], data["tags"], data["pooled"]))
-    return result
+    return [_read(entry) for entry in entries]
+
+
+def _read(entry: Path) -> Pieces:
+    with np.load(entry) as data:
+        return Pieces(data["kind"], data["inputs"], data["tags"], data["pooled"])
 
 
 # --- crops: 3-s windows at random offsets, with fresh musicnn answers (for the files the student learns from)
@@ -168,8 +169,4 @@ def load_crops(paths: list[Path], settings: FeatureSettings, cache_dir: Path, mo
     entries = [_entry(Path(cache_dir), Path(p), Path(model_path), level_dbfs, -1) for p in paths]  # -1: the crop recipe
     missing = [(str(p), str(e), str(model_path), settings, level_dbfs) for p, e in zip(paths, entries) if not e.exists()]
     _compute_all(_compute_crops, missing, len(paths), workers, "random crops")
-    result = []
-    for entry in entries:
-        with np.load(entry) as data:
-            result.append(Pieces(data["kind"], data["inputs"], data["tags"], data["pooled"]))
-    return result
+    return [_read(entry) for entry in entries]
