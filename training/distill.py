@@ -108,7 +108,7 @@ def genre_predictions(items: list[Item], outputs: list[dict], genres: list[str])
     return collect(genres, [f for f, _ in kept], [p for _, p in kept])
 
 
-def share_called(items: list[Item], outputs: list[dict], genres: list[str], targets: set[str]) -> dict:
+def share_called(outputs: list[dict], genres: list[str], targets: set[str]) -> dict:
     calls = [genres[int(o["genres"].mean(axis=0).argmax())] for o in outputs if len(o["genres"])]
     return {"share": round(float(np.mean([c in targets for c in calls])), 4) if calls else None, "tracks": len(calls)}
 
@@ -135,11 +135,11 @@ def figures(items: list[Item], outputs: list[dict], genres: list[str]) -> dict:
         "reencoded_gtzan_tracks": len({i.file.track for i, _ in copies})}
     guide_test = [(i, o) for i, o in zip(test_items, test_outputs) if i.file.source == "ishkur"]
     result["cross_source"] = {
-        f"{genre}_other_source": share_called([], [o for i, o in guide_test if i.file.genre == genre], genres, {genre})
+        f"{genre}_other_source": share_called([o for i, o in guide_test if i.file.genre == genre], genres, {genre})
         for genre in ("hiphop", "disco")}
     rock = [(i, o) for i, o in zip(items, outputs) if i.file.subgenre in ishkur.ROCK_FAMILY]
-    result["cross_source"]["rock_family_other_source"] = share_called([], [o for _, o in rock], genres, {"rock", "metal"})
-    result["valid_rock_family"] = share_called([], [o for i, o in rock if i.file.split != "test"], genres, {"rock", "metal"})
+    result["cross_source"]["rock_family_other_source"] = share_called([o for _, o in rock], genres, {"rock", "metal"})
+    result["valid_rock_family"] = share_called([o for i, o in rock if i.file.split != "test"], genres, {"rock", "metal"})
     result["selection_score"] = round((result["valid"]["track_accuracy"] + result["valid_rock_family"]["share"]) / 2, 4)
     electronic_test = [(i, o) for i, o in zip(test_items, test_outputs) if i.file.genre == "electronic"]
     styles = [int(o["styles"].mean(axis=0).argmax()) == ishkur.STYLES.index(i.file.style) for i, o in electronic_test]
@@ -147,7 +147,7 @@ def figures(items: list[Item], outputs: list[dict], genres: list[str]) -> dict:
     return result
 
 
-def closeness(items: list[Item], student: list[dict], teacher: list[dict], genres: list[str]) -> dict:
+def closeness(items: list[Item], student: list[dict], teacher: list[dict]) -> dict:
     """How far the student's answers are from musicnn's on the TEST files (originals), track by track."""
     pairs = [(s, t) for i, s, t in zip(items, student, teacher)
              if i.labelled and i.file.split == "test" and len(t["tags"])]
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> dict:
     student_out = per_file(scored, lambda p: network.run(p.inputs.astype(np.float32)))
     teacher_out = per_file(scored, teacher.targets)
     metrics = {"student": figures(scored, student_out, genres), "musicnn": figures(scored, teacher_out, genres),
-               "closeness_to_musicnn": closeness(scored, student_out, teacher_out, genres)}
+               "closeness_to_musicnn": closeness(scored, student_out, teacher_out)}
     for name in ("student", "musicnn"):
         log.info("%s %s", name, json.dumps({k: v for k, v in metrics[name].items() if k not in ("valid", "test")}))
         log.info("%s VALID / TEST track accuracy %.4f / %.4f", name, metrics[name]["valid"]["track_accuracy"],

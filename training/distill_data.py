@@ -35,7 +35,7 @@ from training.musicnn_embeddings import load_embeddings
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = "v2"
-KINDS = ("grid", "pseudo")
+KINDS = ("grid", "pseudo", "crop")
 
 @dataclass
 class Pieces:
