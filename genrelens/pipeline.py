@@ -301,7 +301,7 @@ class GenreClassifier:
         """Compile librosa's numba code and the models' kernels now, not in the first request."""
         rng = np.random.default_rng(0)
         noise = (0.1 * rng.standard_normal(self.settings.segment_samples * 2)).astype(np.float32)
-        for model in dict.fromkeys((self.default_model, "ensemble" if self.musicnn else "mfcc_cnn")):
+        for model in self.models:  # every network's kernels, whichever model the first request picks
             self.analyze_signal(noise, len(noise) / self.settings.sample_rate, model)
 
     def decode(self, path: str) -> DecodedAudio:
@@ -318,7 +318,7 @@ class GenreClassifier:
         return analysis, audio.samples
 
     def musicnn_answers(self, signal: np.ndarray, starts_s: np.ndarray) -> SegmentAnswers:
-        """musicnn itself on every audible segment (~43 ms of CPU each) and its heads."""
+        """musicnn itself on every audible segment (~24 ms of CPU each) and its heads."""
         patches = musicnn_features.patches(signal, self.settings.sample_rate, starts_s,
                                            self.musicnn.card.get("input_level_dbfs"))
         outputs = self.musicnn.network.run(patches)
@@ -351,12 +351,10 @@ class GenreClassifier:
         summary = summary_features(signal, spectral, settings)
         timing = {"features": _ms(time.perf_counter() - started)}
         models_started = time.perf_counter()
-        answers = None
-        if model == "student":
-            answers = self.student_answers(segments, audible)
-        elif self.musicnn and model in ("musicnn", "ensemble"):
+        answers = None  # musicnn's or the student's: the tags and the electronic details whichever model answers
+        if model in ("musicnn", "ensemble"):
             answers = self.musicnn_answers(signal, segments.start_s[audible])
-        elif self.student:  # the CNN answers; the student adds the tags and the electronic details
+        elif self.student:
             answers = self.student_answers(segments, audible)
         if model in ("mfcc_cnn", "ensemble"):
             probabilities = self.predictor.predict(segments.features[audible])
