@@ -351,7 +351,6 @@ export function renderFeatures(data, dl, modelLine) {
 
   const t = data.timing_ms && typeof data.timing_ms === 'object' ? data.timing_ms : {};
   const parts = ['decode', 'features', 'inference'].filter((k) => isNum(t[k])).map((k) => `${k} ${ms(t[k])}`);
-  if (isNum(t.inference) && isNum(t.musicnn)) parts[parts.length - 1] += ` (musicnn ${ms(t.musicnn)})`;
   items.push(feature('Processing time', ms(t.total), parts.join(' · ')));
   dl.append(...items);
 
