@@ -10,11 +10,9 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +22,7 @@ from docker.utils.build import PatternMatcher, exclude_paths
 from dockerfile_parse import DockerfileParser
 
 from conftest import ROOT, chord, write_audio
+from test_live_server import free_port, wait_until_serving
 
 VENDOR = ROOT / "static" / "vendor"
 REGENERATE = "regenerate with `make vendor` (npm ci, then npm run vendor) and commit static/vendor"
@@ -126,11 +125,6 @@ def test_dockerignore_leaves_out_what_the_server_never_reads():
 
 
 # ---------------------------------------------------------------------------- the deploy, run here
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def get(port: int, path: str, body: bytes | None = None, headers: dict | None = None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -195,18 +189,7 @@ def deployed():
         process = subprocess.Popen(command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}: " + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if get(port, "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("server did not answer /healthz in 120 s: " + log_path.read_text(errors="replace")[-3000:])
-            time.sleep(0.3)
+        wait_until_serving(process, log_path, lambda: get(port, "/healthz")[0] == 200, timeout_s=120)
         yield port, app_dir, probe
     finally:
         process.terminate()

@@ -31,6 +31,24 @@ def procfile_command(port: int) -> list[str]:
     return [str(Path(sys.executable).parent / args[0]), *args[1:]]
 
 
+def wait_until_serving(process: subprocess.Popen, log_path: Path, ready, timeout_s: float = 90) -> None:
+    """Poll ``ready()`` (False, or OSError, while the server starts) until it is True; fail with the
+    server's log when the process exits or ``timeout_s`` passes."""
+    deadline = time.time() + timeout_s
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}: " + log_path.read_text(errors="replace")[-3000:])
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start in {timeout_s:g} s: " + log_path.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
@@ -40,18 +58,7 @@ def server(tmp_path_factory):
     log_path = tmp / "server.log"  # a file, not a pipe: a chatty server can never block on a full pipe
     with open(log_path, "wb") as log:
         process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}: " + log_path.read_text(errors="replace")[-2000:])
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not start in 90 s: " + log_path.read_text(errors="replace")[-2000:])
+    wait_until_serving(process, log_path, lambda: request(port, "GET", "/healthz")[0] == 200)
     yield port, tmp
     process.terminate()
     process.wait(timeout=30)

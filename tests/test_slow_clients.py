@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, chord, write_audio
-from test_live_server import free_port, multipart, procfile_command, read_response, request
+from test_live_server import free_port, multipart, procfile_command, read_response, request, wait_until_serving
 
 BODY_TIMEOUT_S = 10
 HEADER_TIMEOUT_S = 10
@@ -50,18 +50,9 @@ def running_server(tmp: Path, extra_env: dict):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}: " + log_path.read_text(errors="replace")[-2000:])
-            try:  # healthy, and both workers serving (a worker still booting would miss a SIGTERM)
-                if request(port, "GET", "/healthz")[0] == 200 and log_path.read_text().count(LISTENING) == 2:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("server did not start in 90 s: " + log_path.read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
+        # healthy, and both workers serving (a worker still booting would miss a SIGTERM)
+        wait_until_serving(process, log_path, lambda: request(port, "GET", "/healthz")[0] == 200
+                           and log_path.read_text().count(LISTENING) == 2)
         yield port, process, log_path
     finally:
         if process.poll() is None:
