@@ -2,9 +2,10 @@
 
 Four models can answer, each on every audible segment:
 
-- ``student`` (the default): a small CNN distilled from musicnn and its heads (``genrelens.student``),
+- ``student``: a small CNN distilled from musicnn and its heads (``genrelens.student``),
   ~1 ms a segment on the mel spectrogram the pipeline computes anyway;
-- ``musicnn``: the pretrained musicnn itself with its linear heads (``genrelens.heads``), ~43 ms a segment;
+- ``musicnn`` (the default, the cards' choice): the pretrained musicnn with its linear heads
+  (``genrelens.heads``), ~24 ms a segment;
 - ``mfcc_cnn``: the design card's CNN on MFCC segments;
 - ``ensemble``: musicnn's and the MFCC CNN's answers averaged segment by segment.
 

@@ -1,11 +1,12 @@
-"""The distilled model: a small CNN that answers like musicnn + its heads, on every 3-s segment, in ~1 ms.
+"""The distilled model: a small CNN taught to answer like musicnn + its heads, on every 3-s segment, in ~1 ms.
 
-musicnn costs ~43 ms of CPU per 3-s patch, so it could only hear a few segments of a song and the
-timeline copied them. The student (``training/distill.py``) was trained to reproduce, segment by
-segment, what musicnn and the shipped heads say: the genre probabilities, the 50 style tags, the
+musicnn costs ~24 ms of CPU per 3-s segment, so hearing every segment of a long song takes seconds.
+The student (``training/distill.py``) was trained to reproduce, segment by segment, what musicnn and
+the shipped heads say: the genre probabilities, the 50 style tags, the
 electronic styles and the 64-d embedding of the nearest-genre index. Its input is the mel spectrogram
 the pipeline already computes for the MFCCs (22,050 Hz, 128 bands, 130 frames per segment), levelled
-and compressed the way musicnn's input is, so it costs no extra transform.
+and compressed the way musicnn's input is, so it costs no extra transform. It is right less often than
+musicnn (``models/student_card.json``), so it serves the default only if its card says so.
 """
 from __future__ import annotations
 
