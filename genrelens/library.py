@@ -1,0 +1,267 @@
+"""The library tagger: classify every audio file under a folder into one CSV, on every core.
+
+    python -m genrelens.library ~/Music --out results.csv [--workers 4] [--write-tags] [--model musicnn]
+    python -m genrelens.library ~/Music --out results.csv --server http://127.0.0.1:5000
+
+- **Which files**: folders are walked in sorted order (hidden files and folders skipped, symlinked
+  folders not followed) for the extensions in ``AUDIO_EXTENSIONS``; a file named on the command line
+  is classified whatever its extension.
+- **filename column**: a file found in a folder is named by its path relative to that folder, with
+  ``/`` separators (``Artist/Album/01.flac``), so the CSV survives moving the library and resumes
+  from any working directory; a file named on the command line keeps the path as given.
+- **Resume**: rows already in ``--out`` with status ``done`` are skipped; every other file is
+  classified (again), and its old rows are dropped. Rows of files not in this run are kept as they
+  were. The CSV is rewritten once at the start (a temporary file moved into place), then each file's
+  row is appended and flushed as it finishes: a run killed at any moment keeps every finished row.
+- **--write-tags**: the top genre's name from the genre guide goes into the file's own genre tag
+  (``genrelens.tags``) when the file is classified; files done in an earlier run are not touched.
+  A format without a genre tag we can write is a warning (logged, counted in the summary), not a failure.
+- **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
+  not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C.
+
+Files are classified by ``genrelens.library_local`` (a pool of ``--workers`` processes here) or by
+``genrelens.library_remote`` (``--server``: a GenreLens service's job queue). ``analysis_id`` is empty
+locally (nothing is stored) and the server's id with ``--server``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from genrelens.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, DEFAULT_MODEL_DIR, MODEL_NAMES
+from genrelens.results_csv import COLUMNS, result_row, to_csv
+
+log = logging.getLogger("genrelens.library")
+
+AUDIO_EXTENSIONS = frozenset(
+    ".mp3 .mp2 .flac .ogg .oga .opus .spx .m4a .m4b .mp4 .aac .wav .wave .aif .aiff .aifc .wma .asf .webm .mka "
+    ".ape .wv .mpc .tta .ac3 .eac3 .dts .amr .3gp .caf .au .snd .dsf .dff".split())
+
+
+class Fatal(Exception):
+    """The run cannot start or go on (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Track:
+    path: str  # where to read it
+    name: str  # the CSV's filename
+
+
+@dataclass
+class Outcome:
+    track: Track
+    genres: list[dict] | None = None  # the top three, strongest first
+    analysis_id: str | None = None
+    error: dict | None = None  # {"code", "message"}
+    tag_note: str | None = None  # with --write-tags: why the genre was not written into the file
+
+    def row(self) -> dict:
+        status = "failed" if self.error else "done"
+        return result_row(self.track.name, status, self.genres, self.analysis_id, self.error)
+
+
+# ---- which files ----
+
+def find_tracks(arguments: Iterable[str]) -> list[Track]:
+    tracks, names = [], set()
+    for argument in arguments:
+        if os.path.isdir(argument):
+            found = [Track(path, Path(os.path.relpath(path, argument)).as_posix()) for path in walk_audio(argument)]
+        else:
+            found = [Track(argument, argument)]  # a missing one is a failed row (not_found)
+        for track in found:
+            if track.name in names:
+                log.warning("%s is named twice (one CSV row per name): classified once", track.name)
+                continue
+            names.add(track.name)
+            tracks.append(track)
+    return tracks
+
+
+def walk_audio(root: str) -> Iterator[str]:
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                yield os.path.join(folder, name)
+
+
+# ---- the CSV ----
+
+def read_rows(path: str) -> list[dict]:
+    """The complete rows of an earlier run's CSV (a row cut off by a kill is left out)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise Fatal(f"{path} is not a GenreLens results CSV (its header differs); choose another --out")
+        rows = []
+        try:
+            for row in reader:
+                if None not in row and None not in row.values():
+                    rows.append(row)
+        except csv.Error as exc:
+            log.warning("%s: reading stopped at a damaged row (%s)", path, exc)
+    return rows
+
+
+def rewrite_atomically(path: str, rows: list[dict]) -> None:
+    """Write the CSV beside itself and move it into place: a crash leaves the old file or the new one."""
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise Fatal(f"{path} is not writable")
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        # os.open, not mkstemp: a new CSV gets the usual permissions (0666 less the umask), not 0600
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+            out.write(to_csv(rows))
+            out.flush()
+            os.fsync(out.fileno())
+        if os.path.exists(path):
+            shutil.copymode(path, temp)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise Fatal(f"{path} cannot be written ({exc.strerror or exc})") from exc
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+def plan(tracks: list[Track], out: str) -> tuple[list[Track], int]:
+    """Rewrite ``out`` with the rows this run keeps; the tracks to classify and how many were done before."""
+    previous = read_rows(out)
+    done_before = {row["filename"] for row in previous if row["status"] == "done"}
+    todo = [track for track in tracks if track.name not in done_before]
+    again = {track.name for track in todo}
+    rewrite_atomically(out, [row for row in previous if row["filename"] not in again])
+    return todo, len(tracks) - len(todo)
+
+
+def tag_file(outcome: Outcome) -> None:
+    """Write the top genre's name into the file's genre tag; a problem becomes ``tag_note``."""
+    from genrelens.tags import TagsFailed, TagsUnsupported, display_name, write_genre
+
+    if not outcome.genres:
+        outcome.tag_note = "no genre came back for it"
+        return
+    try:
+        write_genre(outcome.track.path, display_name(outcome.genres[0]["genre"]))
+    except (TagsUnsupported, TagsFailed) as exc:
+        outcome.tag_note = str(exc)
+
+
+# ---- the run ----
+
+@dataclass
+class Tally:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    untagged: int = 0
+
+    def line(self, seconds: float, write_tags: bool) -> str:
+        analysed = self.done + self.failed
+        rate = analysed * 60 / seconds if seconds > 0 else 0.0
+        minutes, secs = divmod(round(seconds), 60)
+        text = (f"{self.done} done, {self.skipped} skipped (done before), {self.failed} failed "
+                f"in {minutes}m {secs:02d}s ({rate:.1f} files/min)")
+        if write_tags:
+            text += f"; genre tag not written to {self.untagged} file(s)" if self.untagged else "; genre tags written"
+        return text
+
+
+def record(outcome: Outcome, out, tally: Tally) -> None:
+    """Append the file's row and push it to the disk: a kill after this keeps it."""
+    csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n").writerow(outcome.row())
+    out.flush()
+    os.fsync(out.fileno())
+    if outcome.error:
+        tally.failed += 1
+        log.warning("%s: error: %s", outcome.track.path, outcome.error.get("message"))
+    else:
+        tally.done += 1
+    if outcome.tag_note:
+        tally.untagged += 1
+        log.warning("%s: genre tag not written: %s", outcome.track.path, outcome.tag_note)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m genrelens.library", description=(
+        "Classify the genre of every audio file of a music library into a CSV."))
+    add = parser.add_argument
+    add("paths", nargs="+", help="folders to walk and/or audio files")
+    add("--out", required=True, help="the results CSV; an existing one is resumed")
+    add("--workers", type=int, default=_cores(), help="processes classifying at once (default: every core)")
+    add("--model", choices=MODEL_NAMES, help="default: the one chosen on VALID (models/musicnn_card.json)")
+    add("--model-dir", default=str(DEFAULT_MODEL_DIR))
+    add("--max-seconds", type=float, default=DEFAULT_MAX_ANALYSIS_SECONDS)
+    add("--write-tags", action="store_true", help="write the top genre into the genre tag of each file classified")
+    add("--quiet", action="store_true", help="no progress bar and no progress messages")
+    add("--server", help="send the files to a GenreLens server's job queue (http://host:5000) instead")
+    add("--batch-mb", type=float, default=40.0, help="--server: at most this many MB per upload")
+    add("--batch-files", type=int, default=50, help="--server: at most this many files per upload")
+    return parser.parse_args(argv)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run(args: argparse.Namespace, tally: Tally) -> None:
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    tracks = find_tracks(args.paths)
+    todo, tally.skipped = plan(tracks, args.out)
+    log.info("%d file(s) found: %d to classify, %d done before", len(tracks), len(todo), tally.skipped)
+    if not todo:
+        return
+    if args.server:
+        from genrelens.library_remote import remote_outcomes
+
+        outcomes = remote_outcomes(args.server, todo, args.model, args.batch_mb, args.batch_files, args.write_tags)
+    else:
+        from genrelens.library_local import local_outcomes
+
+        outcomes = local_outcomes(todo, args.workers, args.model_dir, args.max_seconds, args.model, args.write_tags)
+    bar = tqdm(total=len(todo), unit="file", desc="classifying", file=sys.stderr, disable=args.quiet)
+    with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
+        for outcome in outcomes:
+            record(outcome, out, tally)
+            bar.update()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    started, tally = time.monotonic(), Tally()
+    try:
+        run(args, tally)
+    except Fatal as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.warning("interrupted: the finished files' rows are in %s; run the same command again to go on", args.out)
+        print(tally.line(time.monotonic() - started, args.write_tags))
+        return 130
+    print(tally.line(time.monotonic() - started, args.write_tags))
+    return 1 if tally.failed else 0
+
+
+if __name__ == "__main__":
+    # Run the importable copy (genrelens.library), not this __main__ one: the other modules and the
+    # worker processes import that one, and its Fatal and Outcome must be the ones main() knows.
+    from genrelens.library import main as _main
+
+    sys.exit(_main())
