@@ -1,7 +1,10 @@
 // Page controller: upload (drag and drop, picker, checks, progress), shareable links, results.
+// Two or more files, or a folder, go to the batch mode of jobs.js instead.
 import { ApiError, getJSON, uploadFile } from './api.js';
 import { ACCEPT, mayBeMedia } from './files.js';
+import { droppedFiles } from './folder.js';
 import { bytes, pct } from './format.js';
+import { initJobs, jobsInAddress, resumeJobs, startBatch } from './jobs.js';
 import { initModel, renderModelChoice } from './model.js';
 import { drawPeaks, fetchPeaks, wantsServerPeaks } from './peaks.js';
 import { initRecording } from './record-ui.js';
@@ -18,6 +21,8 @@ const els = {
   form: $('upload-form'),
   dropzone: $('dropzone'),
   input: $('file-input'),
+  folderInput: $('folder-input'),
+  folderButton: $('folder-btn'),
   modelChoice: $('model-choice'),
   modelSelect: $('model-select'),
   modelNote: $('model-select-note'),
@@ -87,6 +92,8 @@ const els = {
 for (const el of document.querySelectorAll('[data-max-mb]')) el.textContent = String(MAX_MB);
 
 const genresPromise = getJSON('/api/genres').catch(() => ({}));
+let labelBook = new GenreBook({}); // genre names for the batch table, until genres.json arrives
+genresPromise.then((info) => { labelBook = new GenreBook(info); });
 const pictures = new PictureLoader(document.querySelectorAll('.analysis-img'));
 let player = null;
 let currentUpload = null;
@@ -238,10 +245,30 @@ els.cancel.addEventListener('click', () => {
   }
 });
 
+const chosenModel = () => (els.modelChoice.hidden ? '' : els.modelSelect.value);
+
+/** One file: analysed right here, as always. Two or more, or a folder: a batch (jobs.js). */
+function analyseFiles(items, { folder = false } = {}) {
+  if (!items.length) return;
+  if (items.length === 1 && !folder) {
+    analyseFile(items[0].file);
+    return;
+  }
+  microphone.cancel();
+  hideError();
+  startBatch(items, { model: chosenModel(), folder });
+}
+
 els.input.addEventListener('change', () => {
-  const file = els.input.files?.[0];
-  if (file) analyseFile(file);
+  analyseFiles([...(els.input.files || [])].map((file) => ({ file, path: file.name })));
   els.input.value = ''; // choosing the same file again fires change again
+});
+
+els.folderButton.addEventListener('click', () => els.folderInput.click());
+els.folderInput.addEventListener('change', () => {
+  const files = [...(els.folderInput.files || [])];
+  analyseFiles(files.map((file) => ({ file, path: file.webkitRelativePath || file.name })), { folder: true });
+  els.folderInput.value = '';
 });
 
 // Drag and drop: the whole window accepts a dropped file; the zone lights up.
@@ -267,8 +294,7 @@ window.addEventListener('drop', (e) => {
   e.preventDefault();
   dragDepth = 0;
   document.body.classList.remove('is-dragging');
-  const file = e.dataTransfer.files?.[0];
-  if (file) analyseFile(file);
+  droppedFiles(e.dataTransfer).then(({ items, folder }) => analyseFiles(items, { folder }));
 });
 
 // ---------------------------------------------------------------------------- recording
@@ -323,6 +349,7 @@ async function showResult(data, file, gen) {
   const book = new GenreBook(await genresPromise);
   if (gen !== generation) return;
   els.result.hidden = false;
+  $('back-to-batch').hidden = $('batch').hidden; // the table of a batch is above: a way back to it
   els.result.dataset.analysisId = data.id || '';
   els.result.dataset.state = 'loading';
   renderSummary(data, book, els);
@@ -416,14 +443,22 @@ async function showStaticTimeline(data, book, note) {
 // ---------------------------------------------------------------------------- shared link on load
 
 async function restoreFromLink() {
+  const jobs = jobsInAddress();
+  if (jobs.length) resumeJobs(jobs);
   const id = new URLSearchParams(window.location.search).get('analysis');
-  if (!id) return;
+  if (id) await openAnalysis(id);
+}
+
+/** Show a stored analysis: a shared link, or a row of a batch (`name`; its `file` too while the page has it). */
+async function openAnalysis(id, { file = null, name = '' } = {}) {
   if (!ID_PATTERN.test(id)) {
     showError('This link is not valid', 'The analysis id in the address is malformed.');
     return;
   }
+  hideError();
+  currentLoad?.abort();
   const gen = ++generation;
-  showStatus('Loading the shared analysis…', { cancellable: true });
+  showStatus(name ? `Loading the result for “${name}”…` : 'Loading the shared analysis…', { cancellable: true });
   const loading = new AbortController();
   currentLoad = loading;
   try {
@@ -431,7 +466,7 @@ async function restoreFromLink() {
     if (gen !== generation) return;
     hideStatus();
     els.shareUrl.value = pageUrlFor(id).href;
-    await showResult(data, null, gen);
+    await showResult(data, file, gen);
   } catch (err) {
     if (gen !== generation || err?.name === 'AbortError') return;
     hideStatus();
@@ -462,4 +497,19 @@ initModel({
   gallery: $('model-gallery'),
   galleryEmpty: $('model-gallery-empty'),
 }).then((card) => renderModelChoice(card, { wrapper: els.modelChoice, select: els.modelSelect, note: els.modelNote }));
+initJobs({
+  section: $('batch'),
+  summary: $('batch-summary'),
+  note: $('batch-note'),
+  alert: $('batch-alert'),
+  csv: $('batch-csv'),
+  cancel: $('batch-cancel'),
+  table: $('batch-table'),
+}, {
+  maxMb: MAX_MB,
+  labelOf: (genre) => labelBook.label(genre),
+  ready: genresPromise,
+  onOpen: (id, file, name) => openAnalysis(id, { file, name }),
+  onError: showError,
+});
 restoreFromLink();
