@@ -55,10 +55,12 @@ vendor:
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent vendor
 
-# Debian packages: ffmpeg (else the imageio-ffmpeg wheel is used) and chromium + chromedriver for the page tests (needs root).
+# Debian packages (needs root): ffmpeg (else the imageio-ffmpeg wheel is used), chromium + chromedriver for the
+# page tests, redis-server and postgresql for the scale-out tests (they start their own servers).
 system-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg chromium chromium-driver
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg chromium chromium-driver \
+		redis-server postgresql
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -17,9 +17,15 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from genrelens.audio import DecodeError, DecoderUnavailable, decoder_problem
+from genrelens.analyse import analyse_into_store
+from genrelens.audio import decoder_problem
+from genrelens.db import Database
+from genrelens.jobs import CeleryQueue, EmbeddedQueue, JobBook, NewFile, QueueFull, QueueUnavailable, csv_rows
 from genrelens.peaks import peaks_json
-from genrelens.pipeline import DEFAULT_MODEL_DIR, AnalysisError, GenreClassifier
+from genrelens.pipeline import GenreClassifier
+from genrelens.problems import file_problem
+from genrelens.results_csv import to_csv
+from genrelens.settings import database_url, settings_from_env
 from genrelens.store import AnalysisStore
 from genrelens.warm import warm_up
 from genrelens.visualizations import KINDS, render
@@ -28,28 +34,10 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 
 
-def config_from_env() -> dict:
-    """Every setting, from environment variables with sane defaults (documented in the README)."""
-    env = os.environ
-    return {
-        "MAX_UPLOAD_MB": float(env.get("MAX_UPLOAD_MB", 50)),
-        "MAX_ANALYSIS_SECONDS": float(env.get("MAX_ANALYSIS_SECONDS", 600)),
-        "ANALYSIS_DIR": env.get("ANALYSIS_DIR", os.path.join(tempfile.gettempdir(), "genre-analyses")),
-        "ANALYSIS_TTL_S": float(env.get("ANALYSIS_TTL_S", 3600)),
-        "ANALYSIS_STORE_MB": float(env.get("ANALYSIS_STORE_MB", 1024)),
-        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
-        "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
-        "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
-        "DECODE_TIMEOUT_S": float(env.get("DECODE_TIMEOUT_S", 60)),
-        "DEFAULT_MODEL": env.get("DEFAULT_MODEL") or None,
-        "MUSICNN_THREADS": int(env.get("MUSICNN_THREADS", 2)),
-    }
-
-
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -164,6 +152,14 @@ def _store() -> AnalysisStore:
     return current_app.extensions["genre"]["store"]
 
 
+def chosen_model(classifier: GenreClassifier) -> str | None:
+    """The model asked for (query or form field ``model``), checked; None for the server's default."""
+    model = request.args.get("model") or request.form.get("model") or None
+    if model is not None and model not in classifier.models:
+        raise ApiError(400, "unknown_model", f"No model '{model[:40]}'; choose from {', '.join(classifier.models)}.")
+    return model
+
+
 def with_links(analysis_id: str, result: dict) -> dict:
     images = {kind: f"/analyses/{analysis_id}/{kind}.png" for kind in KINDS}
     return {"id": analysis_id, **result, "images": images}
@@ -185,9 +181,7 @@ upload = Blueprint("upload", __name__)
 @upload.post("/file-upload")
 def file_upload():
     classifier, settings = _classifier(), current_app.config
-    model = request.args.get("model") or request.form.get("model") or None
-    if model is not None and model not in classifier.models:
-        raise ApiError(400, "unknown_model", f"No model '{model[:40]}'; choose from {', '.join(classifier.models)}.")
+    model = chosen_model(classifier)
     sent = request.files.get("file")
     if sent is None:
         raise ApiError(400, "no_file", "Send the audio as a multipart form field named 'file'.")
@@ -199,22 +193,68 @@ def file_upload():
             sent.save(out)
         if os.path.getsize(path) == 0:
             raise ApiError(400, "empty_file", "The file is empty.")
-        analysis, signal = classifier.analyze_file(path, model)
-    except DecoderUnavailable as exc:
-        log.error("decoder unavailable: %s", exc)
-        raise ApiError(503, "decoder_unavailable", "The audio decoder is not working on this server; "
-                                                   "please try again later.") from exc
-    except DecodeError as exc:
-        raise ApiError(415, "unsupported_media", f"This file is not audio we can read ({exc}).") from exc
-    except AnalysisError as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
+        stored = analyse_into_store(classifier, _store(), path, filename, model)
+    except Exception as exc:
+        problem = file_problem(exc)
+        if problem is None:
+            raise
+        if problem[0] == 503:
+            log.error("decoder unavailable: %s", exc)
+        raise ApiError(*problem) from exc
     finally:
         os.unlink(path)
-    store = _store()
-    analysis_id = store.new_id()
-    result = {"filename": filename, **analysis.to_dict()}
-    store.put(analysis_id, result, signal)
-    return jsonify(with_links(analysis_id, result))
+    result = {**stored.result, "cached": True} if stored.cached else stored.result
+    return jsonify(with_links(stored.analysis_id, result))
+
+
+# ---------------------------------------------------------------------------- jobs: many files, analysed by workers
+jobs = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+
+@jobs.post("")
+def create_job():
+    """Many files (field ``file`` repeated) -> 202 with the job at once; workers analyse them."""
+    settings, book = current_app.config, current_app.extensions["genre"]["book"]
+    model = chosen_model(_classifier())
+    sent = request.files.getlist("file")
+    if not sent:
+        raise ApiError(400, "no_file", "Send the audio files as multipart form fields named 'file', one per file.")
+    if len(sent) > settings["JOB_MAX_FILES"]:
+        raise ApiError(400, "too_many_files", f"{len(sent)} files in one job; at most {settings['JOB_MAX_FILES']}.")
+    retry = {"Retry-After": str(settings["JOB_RETRY_AFTER_S"])}
+    try:
+        job_id, file_ids = book.create([NewFile(display_name(f.filename), f.read()) for f in sent], model)
+    except QueueFull as exc:
+        raise ApiError(503, "queue_full", str(exc), retry) from exc
+    try:
+        current_app.extensions["genre"]["queue"].submit(file_ids)
+    except QueueUnavailable as exc:
+        log.error("the job queue refused job %s: %s", job_id, exc)
+        book.forget(job_id)
+        raise ApiError(503, "queue_unavailable", "The job queue cannot be reached; please try again later.", retry) from exc
+    response = jsonify(book.view(job_id))
+    response.status_code = 202
+    response.headers["Location"] = f"/jobs/{job_id}"
+    return response
+
+
+def _job(job_id: str) -> dict:
+    view = current_app.extensions["genre"]["book"].view(job_id)
+    if view is None:
+        raise ApiError(404, "not_found", "No such job.")
+    return view
+
+
+@jobs.get("/<job_id>")
+def job(job_id: str):
+    return jsonify(_job(job_id))
+
+
+@jobs.get("/<job_id>/results.csv")
+def job_results(job_id: str):
+    response = Response(to_csv(csv_rows(_job(job_id))), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="genrelens-job-{job_id}.csv"'
+    return response
 
 
 # ---------------------------------------------------------------------------- analyses: stored results and pictures
@@ -225,8 +265,16 @@ analyses = Blueprint("analyses", __name__, url_prefix="/analyses")
 def analysis(analysis_id: str):
     result = _store().result(analysis_id)
     if result is None:
-        raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+        raise ApiError(404, "not_found", "No such analysis.")
     return jsonify(with_links(analysis_id, result))
+
+
+def _missing_audio(analysis_id: str) -> ApiError:
+    """No signal to draw from: 410 when the analysis stands but its audio has been dropped, else 404."""
+    if _store().result(analysis_id) is not None:
+        return ApiError(410, "expired", "The audio behind this analysis has been dropped (the store keeps audio "
+                                        "for a while only); the analysis itself stands. Upload the file again for pictures.")
+    return ApiError(404, "not_found", "No such analysis.")
 
 
 @analyses.get("/<analysis_id>/<kind>.png")
@@ -238,7 +286,7 @@ def picture(analysis_id: str, kind: str):
     if png is None:
         signal = store.signal(analysis_id)
         if signal is None:
-            raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+            raise _missing_audio(analysis_id)
         png = render(kind, signal, settings.sample_rate, settings.n_mfcc)
         store.put_picture(analysis_id, kind, png)
     response = Response(png, mimetype="image/png")
@@ -251,7 +299,7 @@ def waveform_peaks(analysis_id: str):
     """The analysed signal's waveform peaks: the page draws long files from these (genrelens/peaks.py)."""
     signal = _store().signal(analysis_id)
     if signal is None:
-        raise ApiError(404, "not_found", "No such analysis (it may have expired).")
+        raise _missing_audio(analysis_id)
     response = jsonify(peaks_json(signal, _classifier().settings.sample_rate))
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
@@ -290,7 +338,9 @@ def genres():
 
 # ---------------------------------------------------------------------------- errors and headers, for every route
 def api_error(exc: ApiError):
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    response.headers.update(exc.headers)
+    return response
 
 
 def http_error(exc: HTTPException):
@@ -327,23 +377,34 @@ def create_app(config: dict | None = None) -> Flask:
     """The app: settings (environment, then ``config``) in ``app.config``, the models loaded and warmed
     once, the analysis store, one blueprint per concern."""
     app = Flask(__name__)
-    app.config.update(config_from_env() | {"GENRES_FILE": str(ROOT / "genres.json")} | (config or {}))
+    app.config.update(settings_from_env() | {"GENRES_FILE": str(ROOT / "genres.json")} | (config or {}))
     settings = app.config
     settings["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
+    settings["DATABASE_URL"] = database_url(settings)
     app.json.sort_keys = False
 
     classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
                                  settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
     warm_up(classifier)  # logged, and says why when slow (genrelens/warm.py)
-    store = AnalysisStore(settings["ANALYSIS_DIR"], int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+    database = Database(settings["DATABASE_URL"])
+    database.engine  # a wrong DATABASE_URL fails here, at start, not in the first request
+    store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
     os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
-    app.extensions["genre"] = {"classifier": classifier, "store": store}
+    if settings["BROKER_URL"]:  # scale-out: Celery workers anywhere (genrelens/celery_worker.py)
+        from genrelens.celery_app import make_celery
+
+        app.extensions["celery"] = make_celery(settings["BROKER_URL"], settings["JOB_VISIBILITY_TIMEOUT_S"])
+        queue = CeleryQueue(app.extensions["celery"])
+    else:  # embedded: the local pool (genrelens/worker.py), started next to the server
+        queue = EmbeddedQueue()
+    app.extensions["genre"] = {"classifier": classifier, "store": store, "database": database,
+                               "book": JobBook(database, settings["JOB_QUEUE_LIMIT"]), "queue": queue}
 
     if settings["CORS_ORIGINS"]:
         from flask_cors import CORS
 
         CORS(app, origins=settings["CORS_ORIGINS"])
-    for blueprint in (page, upload, analyses, api):
+    for blueprint in (page, upload, jobs, analyses, api):
         app.register_blueprint(blueprint)
     app.register_error_handler(ApiError, api_error)
     app.register_error_handler(HTTPException, http_error)
@@ -354,5 +415,12 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 if __name__ == "__main__":
+    from genrelens.worker import start_pool_process, stop_pool_process
+
     logging.basicConfig(level=logging.INFO)
-    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)))
+    application = create_app()
+    pool = start_pool_process(application.config)  # the embedded job pool, as gunicorn.conf.py starts it
+    try:
+        application.run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)))
+    finally:
+        stop_pool_process(pool)

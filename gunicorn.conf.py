@@ -31,6 +31,19 @@ def _classifier(app):
     return app.extensions["genre"]["classifier"]
 
 
+def when_ready(server):
+    """The embedded job pool starts with the server (unless BROKER_URL sends jobs to Celery)."""
+    from genrelens.worker import start_pool_process
+
+    server.genrelens_pool = start_pool_process(server.app.wsgi().config)
+
+
+def on_exit(server):
+    from genrelens.worker import stop_pool_process
+
+    stop_pool_process(getattr(server, "genrelens_pool", None))
+
+
 def pre_fork(server, worker):
     if server.cfg.preload_app:
         _classifier(server.app.wsgi()).release()

@@ -19,6 +19,7 @@ model is always fed exactly what it was trained on. Their settings travel with t
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -275,6 +276,7 @@ class GenreClassifier:
         self.predictor = load_predictor(model_dir, self.card)
         self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads)
         self.student = StudentModel.load(model_dir, self.card.genres) if self.musicnn else None
+        self.weights_digest = files_digest(model_dir)
         self.max_seconds = float(max_seconds)
         self.decode_timeout_s = float(decode_timeout_s)
         self.switch_cost = timeline.DEFAULT_SWITCH_COST
@@ -308,15 +310,22 @@ class GenreClassifier:
     def decode(self, path: str) -> DecodedAudio:
         return decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
 
+    def model_key(self, model: str | None = None) -> str:
+        """Names the model and the exact files it runs on: equal keys give equal answers for equal audio."""
+        return f"{model or self.default_model}@{self.card.version}+{self.weights_digest}"
+
     def analyze_file(self, path: str, model: str | None = None) -> tuple[Analysis, np.ndarray]:
         """Analyse one file; returns the result and the decoded signal (for the pictures)."""
         started = time.perf_counter()
         audio = self.decode(path)
-        decoded = time.perf_counter()
+        return self.analyze_decoded(audio, model, decode_ms=_ms(time.perf_counter() - started)), audio.samples
+
+    def analyze_decoded(self, audio: DecodedAudio, model: str | None = None, decode_ms: float = 0.0) -> Analysis:
+        started = time.perf_counter()
         analysis = self.analyze_signal(audio.samples, audio.source_duration_s, model, capped=audio.capped)
-        analysis.timing_ms = {"decode": _ms(decoded - started), **analysis.timing_ms}
-        analysis.timing_ms["total"] = _ms(time.perf_counter() - started)
-        return analysis, audio.samples
+        analysis.timing_ms = {"decode": decode_ms, **analysis.timing_ms}
+        analysis.timing_ms["total"] = _ms(decode_ms / 1000 + time.perf_counter() - started)
+        return analysis
 
     def musicnn_answers(self, signal: np.ndarray, starts_s: np.ndarray) -> SegmentAnswers:
         """musicnn itself on every audible segment (~24 ms of CPU each) and its heads."""
@@ -423,6 +432,21 @@ def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSe
         "rms": round(rms(signal), 4),
         "zero_crossing_rate": round(float(np.count_nonzero(signs[1:] != signs[:-1]) / (len(signal) - 1)), 4),
     }
+
+
+def audio_hash(samples: np.ndarray) -> str:
+    """A fingerprint of the decoded audio: the same music in another container or with other tags
+    hashes the same; any change to the samples (another cap, another decoder) does not."""
+    return hashlib.blake2b(memoryview(np.ascontiguousarray(samples, np.float32)).cast("B"), digest_size=16).hexdigest()
+
+
+def files_digest(folder: Path) -> str:
+    """A short digest of every file in the model folder: retraining any model changes it."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _ms(seconds: float) -> float:

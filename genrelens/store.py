@@ -1,35 +1,40 @@
-"""A small on-disk store of analyses: any gunicorn worker can serve any id, and restarts keep it.
+"""Analyses in the database (``genrelens.db``): any web node or worker can store one, any web node can
+serve it and its pictures, and a restart keeps them.
 
-One folder per id: ``result.json``, ``signal.npy`` (float16, for the pictures) and the pictures
-drawn so far. Entries expire after ``ttl_s``; when the store grows past ``max_bytes`` the oldest
-go first. Ids are random hex and checked against a strict pattern, so no id reaches outside.
+Each upload or job file gets its own analysis (its id, its filename); the work behind it, the result,
+is shared by every analysis of the same audio (hash of the decoded samples) by the same model version
+(``model_key``). A result lasts. Its decoded signal (float16, for the pictures) and the pictures drawn
+are kept for ``ttl_s`` and, past ``max_bytes`` of signals, the oldest go first: audio is large, and it
+is the user's. An analysis whose signal has gone still answers; its pictures do not (410).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
 import re
 import secrets
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from genrelens.db import Database, analyses, pictures, results, signals
 
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
-RESULT = "result.json"
-SIGNAL = "signal.npy"
 PRUNE_EVERY_S = 5.0
 
 
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_ID.match(value))
+
+
 class AnalysisStore:
-    def __init__(self, root: Path | str, max_bytes: int, ttl_s: float):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, database: Database, max_bytes: int, ttl_s: float):
+        self.db = database
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
         self._last_prune = float("-inf")
@@ -38,110 +43,156 @@ class AnalysisStore:
     def new_id() -> str:
         return secrets.token_hex(8)
 
-    def _folder(self, analysis_id: str) -> Path | None:
-        if not isinstance(analysis_id, str) or not _ID.match(analysis_id):
-            return None
-        folder = self.root / analysis_id
-        if not folder.is_dir() or self._expired(folder):
-            return None
-        return folder
+    # ------------------------------------------------------------------ writing
+    def find(self, audio_hash: str, model_key: str) -> str | None:
+        """The id of the result for this audio by this model version, if there is one."""
+        with self.db.read() as connection:
+            return connection.scalar(select(results.c.id).where(
+                results.c.audio_hash == audio_hash, results.c.model_key == model_key))
 
-    def _expired(self, folder: Path) -> bool:
-        try:
-            return time.time() - _born(folder) > self.ttl_s
-        except FileNotFoundError:
-            return True
+    def add(self, result: dict, signal: np.ndarray, filename: str, audio_hash: str | None = None,
+            model_key: str | None = None) -> tuple[str, bool]:
+        """A new analysis named ``filename``; returns ``(analysis id, cached)``. With a hash and key
+        already stored, the analysis shares that result (``cached``; its signal is put back if it had
+        expired) and ``result`` is not stored."""
+        for _ in range(3):  # another process may store the same key between our look and our insert
+            try:
+                with self.db.write() as connection:
+                    result_id = None
+                    if audio_hash is not None:
+                        result_id = connection.scalar(select(results.c.id).where(
+                            results.c.audio_hash == audio_hash, results.c.model_key == model_key))
+                    cached = result_id is not None
+                    if not cached:
+                        result_id = self.new_id()
+                        body = {key: value for key, value in result.items() if key != "filename"}
+                        connection.execute(insert(results).values(id=result_id, audio_hash=audio_hash, model_key=model_key,
+                                                                  result=json.dumps(body), created_at=time.time()))
+                    self._put_signal(connection, result_id, signal)
+                    analysis_id = self._name(connection, result_id, filename)
+                break
+            except IntegrityError:
+                continue
+        else:
+            raise RuntimeError("could not store the analysis")  # three collisions in a row: a bug, not a race
+        self.maybe_prune(keep=result_id)
+        return analysis_id, cached
+
+    def attach(self, result_id: str, filename: str, signal: np.ndarray) -> str:
+        """A new analysis named ``filename`` sharing a stored result; its signal is put back if it had expired."""
+        with self.db.write() as connection:
+            self._put_signal(connection, result_id, signal)
+            return self._name(connection, result_id, filename)
 
     def put(self, analysis_id: str, result: dict, signal: np.ndarray) -> None:
-        """Write the entry whole (in a hidden folder, then renamed) and keep the store in bounds."""
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
-        try:
-            np.save(staging / SIGNAL, signal.astype(np.float16))
-            (staging / RESULT).write_text(json.dumps(result))
-            staging.rename(self.root / analysis_id)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
-            self.prune(keep=analysis_id)
+        """Store a result matched by nothing, as the analysis ``analysis_id`` (named by ``result["filename"]``)."""
+        result_id = self.new_id()
+        body = {key: value for key, value in result.items() if key != "filename"}
+        with self.db.write() as connection:
+            connection.execute(insert(results).values(id=result_id, result=json.dumps(body), created_at=time.time()))
+            self._put_signal(connection, result_id, signal)
+            self._name(connection, result_id, result.get("filename", ""), analysis_id)
+        self.maybe_prune(keep=result_id)
+
+    def _name(self, connection, result_id: str, filename: str, analysis_id: str | None = None) -> str:
+        analysis_id = analysis_id or self.new_id()
+        connection.execute(insert(analyses).values(id=analysis_id, result_id=result_id, filename=filename,
+                                                   created_at=time.time()))
+        return analysis_id
+
+    def _put_signal(self, connection, result_id: str, signal: np.ndarray) -> None:
+        """Store the signal unless a fresh one is there; an expired one is replaced, its pictures dropped."""
+        stored_at = connection.scalar(select(signals.c.stored_at).where(signals.c.result_id == result_id))
+        if stored_at is not None and not self._expired(stored_at):
+            return
+        if stored_at is not None:
+            connection.execute(delete(pictures).where(pictures.c.result_id == result_id))
+            connection.execute(delete(signals).where(signals.c.result_id == result_id))
+        buffer = io.BytesIO()
+        np.save(buffer, signal.astype(np.float16))
+        data = buffer.getvalue()
+        connection.execute(insert(signals).values(result_id=result_id, npy=data, size=len(data), stored_at=time.time()))
+
+    # ------------------------------------------------------------------ reading
+    def _result_id(self, connection, analysis_id: str) -> str | None:
+        return connection.scalar(select(analyses.c.result_id).where(analyses.c.id == analysis_id))
 
     def result(self, analysis_id: str) -> dict | None:
-        folder = self._folder(analysis_id)
-        if folder is None:
+        """The analysis as the API answers it (without its links): its own filename, the shared result."""
+        if not valid_id(analysis_id):
             return None
-        try:
-            return json.loads((folder / RESULT).read_text())
-        except FileNotFoundError:  # pruned meanwhile by another worker
-            return None
+        with self.db.read() as connection:
+            row = connection.execute(select(analyses.c.filename, results.c.result)
+                                     .join(results, results.c.id == analyses.c.result_id)
+                                     .where(analyses.c.id == analysis_id)).first()
+        return None if row is None else {"filename": row.filename, **json.loads(row.result)}
 
     def signal(self, analysis_id: str) -> np.ndarray | None:
-        folder = self._folder(analysis_id)
-        if folder is None:
+        if not valid_id(analysis_id):
             return None
-        try:
-            return np.load(folder / SIGNAL).astype(np.float32)
-        except FileNotFoundError:
+        with self.db.read() as connection:
+            row = connection.execute(select(signals.c.npy, signals.c.stored_at)
+                                     .join(analyses, analyses.c.result_id == signals.c.result_id)
+                                     .where(analyses.c.id == analysis_id)).first()
+        if row is None or self._expired(row.stored_at):
             return None
+        return np.load(io.BytesIO(row.npy)).astype(np.float32)
 
     def picture(self, analysis_id: str, kind: str) -> bytes | None:
-        folder = self._folder(analysis_id)
-        try:
-            return (folder / f"{kind}.png").read_bytes() if folder else None
-        except FileNotFoundError:
+        if not valid_id(analysis_id):
             return None
+        with self.db.read() as connection:
+            row = connection.execute(
+                select(pictures.c.png, signals.c.stored_at)
+                .join(signals, signals.c.result_id == pictures.c.result_id)
+                .join(analyses, analyses.c.result_id == pictures.c.result_id)
+                .where(analyses.c.id == analysis_id, pictures.c.kind == kind)).first()
+        return None if row is None or self._expired(row.stored_at) else row.png
 
     def put_picture(self, analysis_id: str, kind: str, png: bytes) -> None:
-        folder = self._folder(analysis_id)
-        if folder is None:
-            return
-        tmp = None
-        try:  # another worker may prune the entry at any moment: then there is nothing to cache
-            fd, tmp = tempfile.mkstemp(prefix=".png-", dir=folder)
-            with os.fdopen(fd, "wb") as out:
-                out.write(png)
-            os.replace(tmp, folder / f"{kind}.png")
-        except FileNotFoundError:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
+        """Cache a drawn picture; dropped quietly when the signal went meanwhile, or another node cached it first."""
+        try:
+            with self.db.write() as connection:
+                result_id = self._result_id(connection, analysis_id)
+                if result_id and connection.scalar(select(signals.c.result_id).where(signals.c.result_id == result_id)):
+                    connection.execute(insert(pictures).values(result_id=result_id, kind=kind, png=png))
+        except IntegrityError:
+            pass
+
+    def _expired(self, stored_at: float) -> bool:
+        return time.time() - stored_at > self.ttl_s
+
+    # ------------------------------------------------------------------ bounds
+    def maybe_prune(self, keep: str | None = None) -> None:
+        if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
+            self.prune(keep)
 
     def prune(self, keep: str | None = None) -> None:
-        """Drop expired entries and stale staging folders, then the oldest until under ``max_bytes``.
+        """Drop expired signals, then the oldest until under ``max_bytes``, with their pictures.
 
-        Walking the store costs more as it fills, so ``put`` prunes at most every PRUNE_EVERY_S; the
-        store may exceed its cap by what arrives in that time. ``keep`` (the entry just written) is
-        never evicted for size, so even an entry larger than the cap can be read back. Other workers
-        prune the same folders: one that vanishes mid-walk is simply skipped.
+        Runs at most every PRUNE_EVERY_S from ``add``/``put``: the store may exceed its cap by what
+        arrives in that time. ``keep`` (the result just stored) is never dropped for size, so even a
+        signal larger than the cap can be read back.
         """
         self._last_prune = time.monotonic()
-        entries = []
-        for folder in self.root.iterdir():
-            try:
-                born = _born(folder)
-            except FileNotFoundError:
-                continue
-            age = time.time() - born
-            if age > self.ttl_s or (folder.name.startswith(".") and age > 600):
-                shutil.rmtree(folder, ignore_errors=True)
-            elif _ID.match(folder.name):
-                try:
-                    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-                except FileNotFoundError:  # deleted by another worker meanwhile
-                    continue
-                entries.append((born, size, folder))
-        total = sum(size for _, size, _ in entries)
-        for _, size, folder in sorted(entries):
-            if folder.name == keep:
-                continue
-            if total <= self.max_bytes:
-                break
-            shutil.rmtree(folder, ignore_errors=True)
-            total -= size
-
-
-def _born(folder: Path) -> float:
-    """When an entry was stored: its ``result.json``, written once (a new picture touches the folder,
-    and must not make the entry younger); a staging folder without one: the folder itself."""
-    try:
-        return (folder / RESULT).stat().st_mtime
-    except (FileNotFoundError, NotADirectoryError):
-        return folder.stat().st_mtime
+        with self.db.write() as connection:
+            gone = [row.result_id for row in connection.execute(
+                select(signals.c.result_id).where(signals.c.stored_at < time.time() - self.ttl_s))]
+            total = connection.scalar(select(func.coalesce(func.sum(signals.c.size), 0))) or 0
+            if total > self.max_bytes:
+                oldest = connection.execute(select(signals.c.result_id, signals.c.size)
+                                            .order_by(signals.c.stored_at)).all()
+                total -= sum(row.size for row in oldest if row.result_id in gone)
+                for row in oldest:
+                    if total <= self.max_bytes:
+                        break
+                    if row.result_id == keep or row.result_id in gone:
+                        continue
+                    gone.append(row.result_id)
+                    total -= row.size
+            for start in range(0, len(gone), 500):
+                chunk = gone[start:start + 500]
+                connection.execute(delete(pictures).where(pictures.c.result_id.in_(chunk)))
+                connection.execute(delete(signals).where(signals.c.result_id.in_(chunk)))
+        if gone:
+            log.info("dropped the audio of %d results (expired or over the store's size)", len(gone))

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, chord, clicks, noise, upload, write_audio
+from conftest import ROOT, chord, clicks, make_app, noise, upload, write_audio
 
 KINDS = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")
 
@@ -93,8 +94,9 @@ def test_stored_analysis_is_returned_again(client, song_mp3):
     assert again.get_json() == first
 
 
-def test_pictures_are_drawn_once_then_served_from_the_store(client, app_dir, song_mp3):
+def test_pictures_are_drawn_once_then_served_from_the_store(client, app, song_mp3):
     body = upload(client, song_mp3).get_json()
+    store = app.extensions["genre"]["store"]
     for kind in KINDS:
         url = body["images"][kind]
         assert url == f"/analyses/{body['id']}/{kind}.png"
@@ -102,8 +104,23 @@ def test_pictures_are_drawn_once_then_served_from_the_store(client, app_dir, son
         assert first.status_code == 200 and first.mimetype == "image/png"
         image = Image.open(io.BytesIO(first.data))
         assert image.format == "PNG" and image.width >= 600 and image.height >= 200
-        assert (app_dir / "store" / body["id"] / f"{kind}.png").read_bytes() == first.data
+        assert store.picture(body["id"], kind) == first.data
         assert client.get(url).data == first.data
+
+
+def test_when_the_audio_has_expired_the_analysis_stands_and_its_pictures_are_410(tmp_path, song_mp3):
+    application = make_app(tmp_path, ANALYSIS_TTL_S=0.5)
+    client = application.test_client()
+    body = upload(client, song_mp3).get_json()
+    time.sleep(0.6)
+    assert client.get(f"/analyses/{body['id']}").get_json()["genre"] == body["genre"]
+    for url in (body["images"]["mfcc"], f"/analyses/{body['id']}/peaks.json"):
+        gone = client.get(url)
+        assert gone.status_code == 410 and gone.get_json()["error"]["code"] == "expired"
+    again = upload(client, song_mp3).get_json()  # the same audio again: answered from the store, pictures back
+    assert again["id"] != body["id"] and again["cached"] is True and again["genres"] == body["genres"]
+    assert client.get(again["images"]["mfcc"]).status_code == 200
+    assert client.get(body["images"]["mfcc"]).status_code == 200  # the first analysis shares that audio
 
 
 def test_model_card_route_lists_every_selectable_model(client, genres, app):
@@ -207,14 +224,17 @@ def test_our_own_bug_is_a_json_500_without_a_trace(tmp_path):
 
 
 def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
-    from app import config_from_env, create_app
+    from app import create_app
+    from genrelens.settings import settings_from_env
 
     monkeypatch.setenv("MAX_UPLOAD_MB", "2")
     monkeypatch.setenv("MAX_ANALYSIS_SECONDS", "30")
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("MUSICNN_THREADS", "1")
     monkeypatch.setenv("DEFAULT_MODEL", "ensemble")
-    settings = config_from_env()
+    monkeypatch.setenv("BROKER_URL", "redis://queue.example:6379/0")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}")
+    settings = settings_from_env()
     assert settings["MAX_UPLOAD_MB"] == 2 and settings["MAX_ANALYSIS_SECONDS"] == 30
     assert settings["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
     application = create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")})
@@ -222,6 +242,8 @@ def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     assert application.config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
     assert classifier.max_seconds == 30 and classifier.default_model == "ensemble"
     assert classifier.musicnn.network._threads == 1
+    assert application.extensions["genre"]["queue"].name == "celery"  # a client only: nothing is sent yet
+    assert application.extensions["genre"]["database"].url == f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
 
 
 def test_index_page_is_served(client):

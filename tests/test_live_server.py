@@ -1,6 +1,7 @@
 """The real server as the Procfile starts it (gunicorn, 2 workers): parallel uploads, limits, headers."""
 from __future__ import annotations
 
+import csv
 import http.client
 import json
 import os
@@ -59,9 +60,20 @@ def server(tmp_path_factory):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     wait_until_serving(process, log_path, lambda: request(port, "GET", "/healthz")[0] == 200)
+    pool = job_pool_of(process.pid)
+    assert pool, "gunicorn starts the embedded job pool (gunicorn.conf.py, when_ready)"
     yield port, tmp
     process.terminate()
-    process.wait(timeout=30)
+    process.wait(timeout=90)
+    assert not Path(f"/proc/{pool}").exists(), "the job pool stops with the server"
+
+
+def job_pool_of(master: int) -> int | None:
+    """The pid of the embedded job pool among the gunicorn master's children."""
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        if b"genrelens.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    return None
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -151,3 +163,25 @@ def test_debug_is_off(server):
     status, headers, body = request(port, "GET", "/analyses/0123456789abcdef/waveform.png")
     assert status == 404 and headers["Content-Type"] == "application/json"
     assert b"Traceback" not in body and b"Werkzeug Debugger" not in body
+
+
+def test_the_library_tagger_sends_a_folder_to_the_servers_job_queue(server, tmp_path):
+    """`python -m genrelens.library --server`: the files go up as a job, the server's pool analyses them,
+    the rows come back into the CSV, and each row's analysis can be opened on the server."""
+    port, _ = server
+    library = tmp_path / "library"
+    (library / "album").mkdir(parents=True)
+    write_audio(library / "album" / "one.mp3", chord(6, seed=31))
+    write_audio(library / "two.ogg", clicks(6, seed=32))
+    (library / "three.flac").write_text("not audio at all")
+    out = tmp_path / "results.csv"
+    run = subprocess.run([sys.executable, "-m", "genrelens.library", str(library), "--out", str(out), "--quiet",
+                          "--server", f"http://127.0.0.1:{port}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # one file failed
+    assert "2 done, 0 skipped (done before), 1 failed" in run.stdout
+    rows = {row["filename"]: row for row in csv.DictReader(out.open())}
+    assert sorted(rows) == ["album/one.mp3", "three.flac", "two.ogg"]
+    assert rows["three.flac"]["status"] == "failed" and rows["three.flac"]["error_code"] == "unsupported_media"
+    for name in ("album/one.mp3", "two.ogg"):
+        status, _, body = request(port, "GET", f"/analyses/{rows[name]['analysis_id']}")
+        assert status == 200 and json.loads(body)["genre"] == rows[name]["genre"]

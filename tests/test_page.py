@@ -270,12 +270,19 @@ def browser_errors(driver, expected: tuple[str, ...] = ()) -> list[str]:
     ]
 
 
+def server_store(analysis_dir: Path, ttl_s: float):
+    """The store of a server started with ``ANALYSIS_DIR=analysis_dir`` (its database lives there)."""
+    from genrelens.db import Database
+    from genrelens.settings import database_url
+    from genrelens.store import AnalysisStore
+
+    return AnalysisStore(Database(database_url({"ANALYSIS_DIR": str(analysis_dir)})), max_bytes=1 << 30, ttl_s=ttl_s)
+
+
 def store_result(analysis_dir: Path, result: dict, seconds: float = 6.0) -> str:
     """Put a hand-made analysis in the server's store (with a short made-up signal for its
     pictures), as an upload would; return its id for a shared link (/?analysis=<id>)."""
-    from genrelens.store import AnalysisStore
-
-    store = AnalysisStore(analysis_dir, max_bytes=1 << 30, ttl_s=7 * 24 * 3600)
+    store = server_store(analysis_dir, ttl_s=7 * 24 * 3600)
     analysis_id = store.new_id()
     store.put(analysis_id, result, make_music(seconds))
     return analysis_id

@@ -14,7 +14,7 @@ import pytest
 
 from genrelens.audio import ffmpeg_binary
 from test_page import (
-    _SKIP_REASON, assert_bars_match, browser_errors, chrome, get_json, make_music, serve_app,
+    _SKIP_REASON, assert_bars_match, browser_errors, chrome, get_json, make_music, serve_app, server_store,
     stubbed_json, upload_in_page, wait_for_result, write_mp3,
 )
 
@@ -235,8 +235,6 @@ def test_a_three_hour_file_is_drawn_from_server_peaks_and_says_what_was_analysed
 
 def test_the_shared_waveform_lines_up_with_the_segment_strip(browser, server, analysis_dir):
     """6 s of silence, then 6 s of music, two genres: where the waveform starts is where the second genre starts."""
-    from genrelens.store import AnalysisStore
-
     signal = np.concatenate([np.zeros(6 * SR, np.float32), make_music(6.0, seed=11)])
     segments = [{"start_s": float(t), "end_s": float(t + 3), "genre": "classical" if t < 6 else "metal", "probability": 0.8}
                 for t in (0, 3, 6, 9)]
@@ -244,7 +242,7 @@ def test_the_shared_waveform_lines_up_with_the_segment_strip(browser, server, an
     result = {"filename": "half silent.mp3", "duration_s": 12.0, "analyzed_s": 12.0, "capped": False, "genre": "metal",
               "confidence": 0.5, "genres": genres, "segments": segments, "tags": [], "electronic": None,
               "features": {}, "model": {"name": "musicnn", "version": "test"}, "timing_ms": {}}
-    store = AnalysisStore(analysis_dir, max_bytes=1 << 30, ttl_s=3600)
+    store = server_store(analysis_dir, ttl_s=3600)
     analysis_id = store.new_id()
     store.put(analysis_id, result, signal)
 

@@ -1,11 +1,14 @@
-"""The on-disk analysis store: bounded, expiring, shared between processes, closed to odd ids."""
+"""The analysis store on a real SQLite file: results last, audio is bounded, the same audio and model
+are stored once, and several processes can write at the same time."""
 from __future__ import annotations
 
-import os
+import multiprocessing
 import time
 
 import numpy as np
+from sqlalchemy import func, select, update
 
+from genrelens.db import Database, analyses, pictures, results, signals
 from genrelens.store import AnalysisStore
 
 
@@ -13,111 +16,130 @@ def signal(seconds: float) -> np.ndarray:
     return np.linspace(-0.5, 0.5, int(seconds * 22050), dtype=np.float32)
 
 
-def stored_at(folder, when: float) -> None:
-    """Pretend the entry in ``folder`` was stored at ``when``: its files and the folder itself."""
-    for path in (*folder.iterdir(), folder):
-        os.utime(path, (when, when))
+def open_store(tmp_path, max_bytes: int = 10_000_000, ttl_s: float = 60) -> AnalysisStore:
+    return AnalysisStore(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"), max_bytes=max_bytes, ttl_s=ttl_s)
+
+
+def stored_at(store: AnalysisStore, analysis_id: str, when: float) -> None:
+    with store.db.write() as connection:
+        result_id = connection.scalar(select(analyses.c.result_id).where(analyses.c.id == analysis_id))
+        connection.execute(update(signals).where(signals.c.result_id == result_id).values(stored_at=when))
+
+
+def count(store: AnalysisStore, table) -> int:
+    with store.db.read() as connection:
+        return connection.scalar(select(func.count()).select_from(table))
 
 
 def test_round_trip_and_a_second_instance_sees_it(tmp_path):
-    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+    store = open_store(tmp_path)
     key = store.new_id()
-    store.put(key, {"genre": "jazz"}, signal(2))
-    other = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)  # another worker, or after a restart
-    assert other.result(key) == {"genre": "jazz"}
+    store.put(key, {"filename": "a.mp3", "genre": "jazz"}, signal(2))
+    other = open_store(tmp_path)  # another worker, or after a restart
+    assert other.result(key) == {"filename": "a.mp3", "genre": "jazz"}
     np.testing.assert_allclose(other.signal(key), signal(2), atol=1e-3)
-    other.put_picture(key, "waveform", b"\x89PNG fake")
-    assert store.picture(key, "waveform") == b"\x89PNG fake"
+    other.put_picture(key, "waveform", b"\x89PNG drawn")
+    assert store.picture(key, "waveform") == b"\x89PNG drawn"
+    other.put_picture(key, "waveform", b"\x89PNG drawn again")  # another node drew it too: the first stays
+    assert store.picture(key, "waveform") == b"\x89PNG drawn"
 
 
-def test_entries_expire(tmp_path):
-    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
+def test_audio_expires_and_the_result_stays(tmp_path):
+    store = open_store(tmp_path, ttl_s=60)
     key = store.new_id()
-    store.put(key, {}, signal(1))
-    stored_at(tmp_path / key, time.time() - 120)
-    assert store.result(key) is None and store.signal(key) is None
+    store.put(key, {"filename": "b.mp3", "genre": "rock"}, signal(1))
+    store.put_picture(key, "mfcc", b"png")
+    stored_at(store, key, time.time() - 120)
+    assert store.signal(key) is None and store.picture(key, "mfcc") is None
+    assert store.result(key) == {"filename": "b.mp3", "genre": "rock"}
     store.prune()
-    assert not (tmp_path / key).exists()
+    assert count(store, signals) == 0 and count(store, pictures) == 0
+    assert count(store, analyses) == 1 and count(store, results) == 1
 
 
-def test_size_cap_drops_the_oldest(tmp_path):
-    store = AnalysisStore(tmp_path, max_bytes=200_000, ttl_s=600)  # room for two 2-s signals (88 kB each)
+def test_size_cap_drops_the_oldest_audio(tmp_path):
+    one = len(_npy(signal(1)))
+    store = open_store(tmp_path, max_bytes=int(2.5 * one), ttl_s=3600)
     keys = []
-    for age in range(4):
+    for age in (300, 200, 100):
         key = store.new_id()
-        store.put(key, {"n": age}, signal(2))
-        stored_at(tmp_path / key, time.time() - 100 + age)
+        store.put(key, {}, signal(1))
+        stored_at(store, key, time.time() - age)
         keys.append(key)
     store.prune()
-    assert [store.result(k) is not None for k in keys] == [False, False, True, True]
+    assert store.signal(keys[0]) is None
+    assert store.signal(keys[1]) is not None and store.signal(keys[2]) is not None
 
 
-def test_ids_cannot_reach_outside(tmp_path):
-    store = AnalysisStore(tmp_path / "store", max_bytes=10_000_000, ttl_s=60)
-    (tmp_path / "secret").mkdir()
-    (tmp_path / "secret" / "result.json").write_text("{}")
-    for bad in ("../secret", "..", "", "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef/..", None):
-        assert store.result(bad) is None and store.signal(bad) is None and store.picture(bad, "mfcc") is None
+def _npy(samples: np.ndarray) -> bytes:
+    import io
 
-
-def test_a_new_picture_does_not_make_an_entry_younger(tmp_path):
-    """Stored 70 s ago with a 60-s life, a picture drawn 20 s ago: the entry has expired all the same."""
-    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
-    key = store.new_id()
-    store.put(key, {"genre": "jazz"}, signal(1))
-    store.put_picture(key, "waveform", b"\x89PNG fake")
-    now = time.time()
-    os.utime(tmp_path / key / "result.json", (now - 70, now - 70))
-    os.utime(tmp_path / key, (now - 20, now - 20))  # the picture's write touched the folder
-    assert store.result(key) is None and store.picture(key, "waveform") is None
-    store.prune()
-    assert not (tmp_path / key).exists()
+    buffer = io.BytesIO()
+    np.save(buffer, samples.astype(np.float16))
+    return buffer.getvalue()
 
 
 def test_an_entry_larger_than_the_cap_can_still_be_read_back(tmp_path):
-    store = AnalysisStore(tmp_path, max_bytes=1_000, ttl_s=60)
-    older = store.new_id()
-    store.put(older, {"n": 0}, signal(1))
-    store._last_prune = float("-inf")  # the next put prunes
-    key = store.new_id()
-    store.put(key, {"n": 1}, signal(2))  # 88 kB against a 1-kB cap
-    assert store.result(key) == {"n": 1}
-    assert store.result(older) is None, "the older entry makes room"
+    store = open_store(tmp_path, max_bytes=1000)
+    key, cached = store.add({"genre": "metal"}, signal(3), "big.wav")
+    assert not cached
+    with store.db.read() as connection:
+        result_id = connection.scalar(select(analyses.c.result_id).where(analyses.c.id == key))
+    store.prune(keep=result_id)
+    assert store.signal(key) is not None
 
 
-def test_prune_skips_an_entry_another_worker_deletes_meanwhile(tmp_path, monkeypatch):
-    import shutil
-    from pathlib import Path
+def test_odd_ids_find_nothing(tmp_path):
+    store = open_store(tmp_path)
+    for odd in ("../x", "0123", "' OR 1=1 --", None, 7, "0123456789ABCDEF"):
+        assert store.result(odd) is None and store.signal(odd) is None and store.picture(odd, "waveform") is None
 
-    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
-    keys = [store.new_id() for _ in range(3)]
-    for key in keys:
-        store.put(key, {}, signal(1))
-    real_iterdir = Path.iterdir
 
-    def racing_iterdir(self):
-        if self.parent == tmp_path and self.name == keys[1]:
-            shutil.rmtree(self)  # the other worker's prune got there first
-        return real_iterdir(self)
+def test_the_same_audio_and_model_share_one_result_under_each_uploads_own_name(tmp_path):
+    store = open_store(tmp_path)
+    first, cached = store.add({"filename": "mine.mp3", "genre": "jazz"}, signal(1), "mine.mp3", "hash-a", "musicnn@1")
+    again, cached_again = store.add({"filename": "yours.mp3", "genre": "other"}, signal(1), "yours.mp3", "hash-a", "musicnn@1")
+    assert not cached and cached_again and again != first
+    assert store.result(first) == {"filename": "mine.mp3", "genre": "jazz"}
+    assert store.result(again) == {"filename": "yours.mp3", "genre": "jazz"}  # the work shared, never the name
+    result_id = store.find("hash-a", "musicnn@1")
+    assert result_id is not None and count(store, results) == 1
+    third = store.attach(result_id, "theirs.mp3", signal(1))
+    assert store.result(third)["filename"] == "theirs.mp3"
+    other_model, cached = store.add({"genre": "blues"}, signal(1), "mine.mp3", "hash-a", "student@1")
+    assert not cached and store.find("hash-a", "student@2") is None and count(store, results) == 2
 
-    monkeypatch.setattr(Path, "iterdir", racing_iterdir)
+
+def test_an_expired_signal_is_put_back_when_the_same_audio_comes_again(tmp_path):
+    store = open_store(tmp_path)
+    key, _ = store.add({}, signal(1), "a.mp3", "hash-b", "musicnn@1")
+    stored_at(store, key, time.time() - 3600)
     store.prune()
-    assert [store.result(k) is not None for k in keys] == [True, False, True]
+    assert store.signal(key) is None
+    store.attach(store.find("hash-b", "musicnn@1"), "again.mp3", signal(1))
+    assert store.signal(key) is not None  # the first analysis' pictures can be drawn again too
 
 
-def test_a_picture_for_an_entry_pruned_while_it_was_drawn_is_dropped_quietly(tmp_path, monkeypatch):
-    import shutil
-    import tempfile as tempfile_module
+def _add_many(path: str, worker: int, queue) -> None:
+    store = AnalysisStore(Database(f"sqlite:///{path}"), max_bytes=10_000_000, ttl_s=60)
+    answers = [store.add({"worker": worker}, signal(0.2), f"w{worker}.mp3", f"hash-{n}", "musicnn@1") for n in range(30)]
+    queue.put([store.result(analysis_id)["worker"] for analysis_id, _ in answers])
 
-    store = AnalysisStore(tmp_path, max_bytes=10_000_000, ttl_s=60)
-    key = store.new_id()
-    store.put(key, {}, signal(1))
-    real_mkstemp = tempfile_module.mkstemp
 
-    def pruned_first(*args, **kwargs):
-        shutil.rmtree(tmp_path / key)  # another worker pruned the entry while the picture was drawn
-        return real_mkstemp(*args, **kwargs)
-
-    monkeypatch.setattr(tempfile_module, "mkstemp", pruned_first)
-    store.put_picture(key, "waveform", b"\x89PNG fake")  # no exception: there is just nothing to cache
-    assert store.picture(key, "waveform") is None and not (tmp_path / key).exists()
+def test_processes_adding_the_same_audio_at_once_store_it_once(tmp_path):
+    """Four processes store the same 30 keys at the same time: no "database is locked", one result per
+    key (the first to store it), and an analysis for each of the 120 stores."""
+    path = str(tmp_path / "store.sqlite3")
+    open_store(tmp_path)  # the tables
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_add_many, args=(path, n, queue)) for n in range(4)]
+    for process in workers:
+        process.start()
+    answers = [queue.get(timeout=120) for _ in workers]
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert all(answer == answers[0] for answer in answers), "every process sees the same result for each key"
+    store = open_store(tmp_path)
+    assert count(store, results) == 30 and count(store, analyses) == 120

@@ -1,0 +1,61 @@
+"""Celery workers for jobs, on any number of machines that reach the broker and the database:
+
+    BROKER_URL=redis://host:6379/0 DATABASE_URL=postgresql://... celery -A genrelens.celery_worker worker
+
+The worker's parent process loads the models once and frees the LiteRT interpreters before Celery forks
+its pool; each pool process warms its own copy and then analyses one file per task
+(``genrelens.worker.analyse_claim``). ``--concurrency`` defaults to the machine's cores.
+"""
+from __future__ import annotations
+
+import logging
+
+from genrelens.threads import one_math_thread
+
+one_math_thread()  # before numpy is imported (genrelens/threads.py)
+
+from celery.signals import worker_init, worker_process_init  # noqa: E402
+
+from genrelens.celery_app import make_celery  # noqa: E402
+from genrelens.jobs import CELERY_TASK  # noqa: E402
+from genrelens.settings import settings_from_env  # noqa: E402
+from genrelens.worker import WorkerContext, analyse_claim, worker_name  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+settings = settings_from_env()
+if not settings["BROKER_URL"]:
+    raise SystemExit("genrelens.celery_worker: set BROKER_URL (e.g. redis://localhost:6379/0) to run Celery workers")
+celery = make_celery(settings["BROKER_URL"], settings["JOB_VISIBILITY_TIMEOUT_S"])
+celery.conf.worker_proc_alive_timeout = 120  # a pool process warms the models before it says it is up
+
+_context: WorkerContext | None = None
+
+
+def context() -> WorkerContext:
+    global _context
+    if _context is None:
+        _context = WorkerContext.from_settings(settings)
+    return _context
+
+
+@worker_init.connect
+def _load_models(**_) -> None:
+    context().classifier.release()  # loaded once in the parent; each forked process makes its interpreters
+
+
+@worker_process_init.connect
+def _warm_models(**_) -> None:
+    context().classifier.warm_up()
+
+
+@celery.task(name=CELERY_TASK)
+def analyse_job_file(file_id: int) -> str:
+    """Analyse one job file. A message for a file already finished (redelivered) changes nothing."""
+    worker = context()
+    claim = worker.book.claim(worker_name(), file_id)
+    if claim is None:
+        return "finished already"
+    status = analyse_claim(worker, claim)
+    log.info("%s: %s (file %d, attempt %d)", claim.filename, status, claim.file_id, claim.attempts)
+    return status

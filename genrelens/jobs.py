@@ -1,0 +1,216 @@
+"""Batch jobs: the book of record in the database, and the queue that carries their files to workers.
+
+The database holds every job, the state of each of its files and, until a worker has analysed it,
+the file itself, so any web node can answer for any job and a restart loses nothing. The queue only
+says "file 42 is waiting". Two queues, one interface (``submit``):
+
+- ``EmbeddedQueue`` (default): nothing to send. The local pool (``python -m genrelens.worker``)
+  claims waiting files from the database itself.
+- ``CeleryQueue`` (``BROKER_URL=redis://...``): one Celery task per file, acknowledged late, so a
+  worker killed mid-file leaves its message to another worker (``genrelens.celery_worker``).
+
+A file is ``queued``, ``running``, then ``done`` or ``failed``. Whoever finishes a running file first
+records its result; a second finisher (a redelivered message whose first worker was only slow)
+changes nothing, so every file gets exactly one result.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, func, insert, select, update
+
+from genrelens.db import Database, job_files, jobs, uploads
+from genrelens.results_csv import result_row
+from genrelens.store import AnalysisStore, valid_id
+
+ACTIVE = ("queued", "running")
+MAX_ATTEMPTS = 3  # a file that took down its worker this often is given up, not retried for ever
+CELERY_TASK = "genrelens.analyse_job_file"
+
+
+class QueueFull(Exception):
+    def __init__(self, waiting: int, limit: int):
+        super().__init__(f"The job queue is full ({waiting} files waiting, at most {limit}); try again later.")
+
+
+class QueueUnavailable(Exception):
+    """The broker could not take the job."""
+
+
+@dataclass(frozen=True)
+class NewFile:
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Claim:
+    file_id: int
+    job_id: str
+    filename: str
+    model: str | None
+    attempts: int
+
+
+class JobBook:
+    def __init__(self, database: Database, queue_limit: int):
+        self.db = database
+        self.queue_limit = queue_limit
+
+    # ------------------------------------------------------------------ the web side
+    def create(self, files: list[NewFile], model: str | None) -> tuple[str, list[int]]:
+        """A new job with its files waiting; an empty file fails at once, alone. Raises QueueFull."""
+        job_id = AnalysisStore.new_id()
+        now = time.time()
+        with self.db.write() as connection:
+            waiting = connection.scalar(select(func.count()).select_from(job_files).where(job_files.c.status.in_(ACTIVE)))
+            if waiting + len(files) > self.queue_limit:
+                raise QueueFull(waiting, self.queue_limit)
+            connection.execute(insert(jobs).values(id=job_id, model=model, created_at=now))
+            file_ids = []
+            for position, file in enumerate(files):
+                empty = len(file.data) == 0
+                file_id = connection.execute(insert(job_files).values(
+                    job_id=job_id, position=position, filename=file.filename, status="failed" if empty else "queued",
+                    attempts=0, cached=False, finished_at=now if empty else None,
+                    error_code="empty_file" if empty else None, error_message="The file is empty." if empty else None,
+                ).returning(job_files.c.id)).scalar_one()
+                if not empty:
+                    connection.execute(insert(uploads).values(file_id=file_id, data=file.data))
+                    file_ids.append(file_id)
+        return job_id, file_ids
+
+    def forget(self, job_id: str) -> None:
+        """Remove a job the queue refused (its files and their bytes go with it)."""
+        with self.db.write() as connection:
+            ids = select(job_files.c.id).where(job_files.c.job_id == job_id)
+            connection.execute(delete(uploads).where(uploads.c.file_id.in_(ids)))
+            connection.execute(delete(job_files).where(job_files.c.job_id == job_id))
+            connection.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    def view(self, job_id: str) -> dict | None:
+        """The job as the API shows it: counts, progress and one entry per file, in upload order."""
+        if not valid_id(job_id):
+            return None
+        with self.db.read() as connection:
+            job = connection.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            if job is None:
+                return None
+            rows = connection.execute(select(job_files).where(job_files.c.job_id == job_id)
+                                      .order_by(job_files.c.position)).all()
+        files = [_file_entry(row) for row in rows]
+        counts = {status: sum(f["status"] == status for f in files) for status in ("queued", "running", "done", "failed")}
+        finished = counts["done"] + counts["failed"]
+        status = "done" if finished == len(files) else "queued" if counts["queued"] == len(files) else "running"
+        return {
+            "id": job.id, "status": status, "model": job.model,
+            "created_at": datetime.fromtimestamp(job.created_at, timezone.utc).isoformat(timespec="seconds"),
+            "total": len(files), **counts, "progress": round(finished / len(files), 4) if files else 1.0,
+            "url": f"/jobs/{job.id}", "results_csv": f"/jobs/{job.id}/results.csv",
+            "files": files,
+        }
+
+    def waiting(self) -> int:
+        with self.db.read() as connection:
+            return connection.scalar(select(func.count()).select_from(job_files).where(job_files.c.status.in_(ACTIVE)))
+
+    # ------------------------------------------------------------------ the worker side
+    def claim(self, worker: str, file_id: int | None = None) -> Claim | None:
+        """Mark a file running for ``worker``: the given one (a queue message; also one that was
+        running when its worker died), else the oldest waiting one. None when there is nothing to do."""
+        with self.db.write() as connection:
+            query = select(job_files.c.id, job_files.c.job_id, job_files.c.filename, job_files.c.attempts, jobs.c.model) \
+                .join(jobs, jobs.c.id == job_files.c.job_id)
+            if file_id is None:
+                query = query.where(job_files.c.status == "queued").order_by(job_files.c.id).limit(1)
+            else:
+                query = query.where(job_files.c.id == file_id, job_files.c.status.in_(ACTIVE))
+            # PostgreSQL: the row is locked, and a row another worker is claiming is skipped. SQLite: the
+            # write transaction (BEGIN IMMEDIATE) already keeps claims one at a time.
+            row = connection.execute(query.with_for_update(skip_locked=True, of=job_files)).first()
+            if row is None:
+                return None
+            if row.attempts >= MAX_ATTEMPTS:
+                self._end(connection, row.id, status="failed", error_code="worker_lost",
+                          error_message=f"This file stopped its worker {row.attempts} times; it was given up.")
+                return None
+            connection.execute(update(job_files).where(job_files.c.id == row.id).values(
+                status="running", claimed_by=worker, claimed_at=time.time(), attempts=row.attempts + 1))
+        return Claim(row.id, row.job_id, row.filename, row.model, row.attempts + 1)
+
+    def upload(self, file_id: int) -> bytes | None:
+        with self.db.read() as connection:
+            return connection.scalar(select(uploads.c.data).where(uploads.c.file_id == file_id))
+
+    def finish(self, file_id: int, analysis_id: str, analysis: dict, cached: bool) -> bool:
+        """Record a file's result, unless another worker recorded one first. The file's bytes go."""
+        summary = {"genre": analysis["genre"], "confidence": analysis["confidence"], "genres": analysis["genres"][:3]}
+        with self.db.write() as connection:
+            return self._end(connection, file_id, status="done", analysis_id=analysis_id, cached=cached,
+                             summary=json.dumps(summary))
+
+    def fail(self, file_id: int, code: str, message: str) -> bool:
+        with self.db.write() as connection:
+            return self._end(connection, file_id, status="failed", error_code=code, error_message=message)
+
+    @staticmethod
+    def _end(connection, file_id: int, **values) -> bool:
+        ended = connection.execute(update(job_files).where(job_files.c.id == file_id, job_files.c.status.in_(ACTIVE))
+                                   .values(finished_at=time.time(), **values)).rowcount
+        connection.execute(delete(uploads).where(uploads.c.file_id == file_id))
+        return ended == 1
+
+    def requeue(self, workers: list[str]) -> int:
+        """Put back the files these (dead) workers were running."""
+        if not workers:
+            return 0
+        with self.db.write() as connection:
+            return connection.execute(update(job_files).where(job_files.c.status == "running",
+                                                              job_files.c.claimed_by.in_(workers))
+                                      .values(status="queued", claimed_by=None)).rowcount
+
+    def running_workers(self) -> list[str]:
+        with self.db.read() as connection:
+            return list(connection.scalars(select(job_files.c.claimed_by).where(job_files.c.status == "running").distinct()))
+
+
+def _file_entry(row) -> dict:
+    summary = json.loads(row.summary) if row.summary else {}
+    error = {"code": row.error_code, "message": row.error_message} if row.status == "failed" else None
+    return {
+        "index": row.position, "filename": row.filename, "status": row.status,
+        "analysis_id": row.analysis_id, "url": f"/analyses/{row.analysis_id}" if row.analysis_id else None,
+        "genre": summary.get("genre"), "confidence": summary.get("confidence"), "genres": summary.get("genres", []),
+        "cached": bool(row.cached), "error": error,
+    }
+
+
+def csv_rows(view: dict) -> list[dict]:
+    """The job's files as rows of ``genrelens.results_csv``."""
+    return [result_row(f["filename"], f["status"], f["genres"], f["analysis_id"], f["error"]) for f in view["files"]]
+
+
+class EmbeddedQueue:
+    """The local pool polls the database: nothing to send."""
+
+    name = "embedded"
+
+    def submit(self, file_ids: list[int]) -> None:
+        pass
+
+
+class CeleryQueue:
+    name = "celery"
+
+    def __init__(self, celery_app):
+        self.celery = celery_app
+
+    def submit(self, file_ids: list[int]) -> None:
+        try:
+            for file_id in file_ids:
+                self.celery.send_task(CELERY_TASK, args=[file_id])
+        except Exception as exc:  # kombu's OperationalError and friends: the broker is down or refused
+            raise QueueUnavailable(str(exc)) from exc

@@ -1,0 +1,55 @@
+"""Every setting, from environment variables with sane defaults (documented in the README).
+
+The web app (``app.create_app``), the embedded worker pool (``python -m genrelens.worker``) and the
+Celery workers (``genrelens.celery_worker``) read the same settings, so one environment configures all.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from genrelens.pipeline import DEFAULT_MODEL_DIR
+
+
+def settings_from_env(env: dict | None = None) -> dict:
+    env = os.environ if env is None else env
+    analysis_dir = env.get("ANALYSIS_DIR", os.path.join(tempfile.gettempdir(), "genre-analyses"))
+    return {
+        "MAX_UPLOAD_MB": float(env.get("MAX_UPLOAD_MB", 50)),
+        "MAX_ANALYSIS_SECONDS": float(env.get("MAX_ANALYSIS_SECONDS", 600)),
+        "ANALYSIS_DIR": analysis_dir,
+        "ANALYSIS_TTL_S": float(env.get("ANALYSIS_TTL_S", 3600)),
+        "ANALYSIS_STORE_MB": float(env.get("ANALYSIS_STORE_MB", 1024)),
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
+        "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
+        "DECODE_TIMEOUT_S": float(env.get("DECODE_TIMEOUT_S", 60)),
+        "DEFAULT_MODEL": env.get("DEFAULT_MODEL") or None,
+        "MUSICNN_THREADS": int(env.get("MUSICNN_THREADS", 2)),
+        # Jobs and analyses: SQLite in ANALYSIS_DIR unless DATABASE_URL names another database.
+        "DATABASE_URL": env.get("DATABASE_URL") or None,
+        # Empty: the embedded pool of JOB_WORKERS local processes. redis://...: Celery workers anywhere.
+        "BROKER_URL": env.get("BROKER_URL") or None,
+        "JOB_WORKERS": int(env.get("JOB_WORKERS", os.cpu_count() or 1)),
+        "JOB_QUEUE_LIMIT": int(env.get("JOB_QUEUE_LIMIT", 2000)),
+        "JOB_MAX_FILES": int(env.get("JOB_MAX_FILES", 500)),
+        "JOB_RETRY_AFTER_S": int(env.get("JOB_RETRY_AFTER_S", 30)),
+        # Celery: how long a message taken by a worker that vanished waits before another worker gets it
+        "JOB_VISIBILITY_TIMEOUT_S": float(env.get("JOB_VISIBILITY_TIMEOUT_S", 600)),
+    }
+
+
+def database_url(settings: dict) -> str:
+    """``DATABASE_URL``, else a SQLite file in ``ANALYSIS_DIR``."""
+    return settings.get("DATABASE_URL") or f"sqlite:///{os.path.join(settings['ANALYSIS_DIR'], 'genrelens.sqlite3')}"
+
+
+# What a worker process needs of the web app's settings, passed on as environment variables.
+WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "MODEL_DIR",
+                   "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS", "JOB_QUEUE_LIMIT",
+                   "JOB_VISIBILITY_TIMEOUT_S", "UPLOAD_DIR")
+
+
+def worker_environment(settings: dict) -> dict:
+    """The environment that makes ``settings_from_env`` in a worker process give these settings."""
+    return {name: str(settings[name]) for name in WORKER_SETTINGS if settings.get(name) is not None}

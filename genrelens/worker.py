@@ -1,0 +1,254 @@
+"""Job workers: what one worker does with one file, and the embedded pool of local worker processes.
+
+    python -m genrelens.worker [--workers N]     # the embedded pool (gunicorn starts it for `make run`)
+
+The pool's parent loads the models once and forks ``JOB_WORKERS`` children (the models' pages are
+shared; each child makes its own LiteRT interpreters, as gunicorn's workers do). Each child claims the
+oldest waiting file from the database, analyses it and records the result, one file at a time. A child
+that dies (SIGKILL, out of memory) has its file put back in the queue and is replaced; the pool
+also puts back, when it starts, the files of children of an earlier pool on this machine that are
+gone. The pool exits when its parent (the gunicorn master) does.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from genrelens.analyse import analyse_into_store
+from genrelens.db import Database
+from genrelens.jobs import Claim, JobBook
+from genrelens.pipeline import GenreClassifier
+from genrelens.problems import file_problem
+from genrelens.settings import database_url, settings_from_env, worker_environment
+from genrelens.store import AnalysisStore
+from genrelens.threads import ONE_MATH_THREAD
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.5
+SUPERVISE_EVERY_S = 1.0
+
+
+def worker_name(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process keeps between files: the models, the store and the job book."""
+
+    classifier: GenreClassifier
+    store: AnalysisStore
+    book: JobBook
+    upload_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: dict, musicnn_threads: int = 1) -> "WorkerContext":
+        os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)
+        database = Database(database_url(settings))
+        classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
+                                     settings["DEFAULT_MODEL"], musicnn_threads)
+        store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+        return cls(classifier, store, JobBook(database, settings["JOB_QUEUE_LIMIT"]), settings["UPLOAD_DIR"])
+
+
+def analyse_claim(context: WorkerContext, claim: Claim) -> str:
+    """Analyse one claimed file and record its result or its error; returns the file's new status.
+
+    The file's bytes come from the database into a private temp file (the decoder reads files) that is
+    gone when this returns, whatever happens.
+    """
+    data = context.book.upload(claim.file_id)
+    if data is None:  # finished by another worker meanwhile, or its job was withdrawn
+        return "gone"
+    suffix = Path(claim.filename).suffix[:10] if Path(claim.filename).suffix.isascii() else ""
+    fd, path = tempfile.mkstemp(prefix="job-", suffix=suffix, dir=context.upload_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        del data
+        stored = analyse_into_store(context.classifier, context.store, path, claim.filename, claim.model)
+    except Exception as exc:
+        problem = file_problem(exc)
+        if problem is None:
+            log.exception("job file %d (%s) failed", claim.file_id, claim.filename)
+            problem = (500, "internal_error", "Something went wrong on our side while analysing this file.")
+        context.book.fail(claim.file_id, problem[1], problem[2])
+        return "failed"
+    finally:
+        os.unlink(path)
+    context.book.finish(claim.file_id, stored.analysis_id, stored.result, stored.cached)
+    return "done"
+
+
+# ---------------------------------------------------------------------------- the embedded pool
+class _Stop:
+    requested = False
+
+    def __call__(self, *_):
+        self.requested = True
+
+
+def _child(context: WorkerContext) -> None:
+    """A pool child: claim, analyse, repeat; on SIGTERM finish the file in hand and exit."""
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    context.classifier.warm_up()
+    name = worker_name()
+    log.info("job worker %s ready", name)
+    while not stop.requested:
+        claim = context.book.claim(name)
+        if claim is None:
+            time.sleep(IDLE_POLL_S)
+            continue
+        status = analyse_claim(context, claim)
+        log.info("%s: %s (file %d, attempt %d)", claim.filename, status, claim.file_id, claim.attempts)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphaned_workers(book: JobBook, exclude: set[str]) -> list[str]:
+    """Workers on this machine that hold running files but no longer exist (an earlier pool's)."""
+    host = socket.gethostname()
+    names = []
+    for name in book.running_workers():
+        if name is None or name in exclude:
+            continue
+        worker_host, _, pid = name.rpartition(":")
+        if worker_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            names.append(name)
+    return names
+
+
+class LocalPool:
+    def __init__(self, context: WorkerContext, workers: int):
+        self.context = context
+        self.workers = max(1, workers)
+        self.children: dict[int, str] = {}
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the parent's loop
+            code = 0
+            try:
+                _child(self.context)
+            except BaseException:
+                log.exception("job worker crashed")
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.children[pid] = worker_name(pid)
+
+    def _reap(self, expected: bool = False) -> list[str]:
+        dead = []
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            name = self.children.pop(pid, None)
+            if name:
+                if not expected:
+                    how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
+                    log.warning("job worker %s ended (%s); a file it held goes back to the queue", name, how)
+                dead.append(name)
+        return dead
+
+    def run(self) -> None:
+        """Supervise until SIGTERM/SIGINT or until the parent process is gone."""
+        stop = _Stop()
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        parent = os.getppid()
+        self.context.classifier.release()  # LiteRT's threads do not survive a fork: each child makes its own
+        book = self.context.book
+        requeued = book.requeue(orphaned_workers(book, exclude=set()))
+        if requeued:
+            log.warning("put %d files left running by an earlier pool back in the queue", requeued)
+        for _ in range(self.workers):
+            self._spawn()
+        log.info("embedded job pool: %d workers", self.workers)
+        while not stop.requested and os.getppid() == parent:
+            time.sleep(SUPERVISE_EVERY_S)
+            dead = self._reap()
+            if dead and not stop.requested:
+                book.requeue(dead)
+                for _ in dead:
+                    self._spawn()
+        self.stop()
+
+    def stop(self, grace_s: float = 60.0) -> None:
+        """Let each child finish the file in hand, then end it; what is left running goes back to the queue."""
+        for pid in self.children:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self.children and time.monotonic() < deadline:
+            names = self._reap(expected=True)
+            self.context.book.requeue(names)
+            time.sleep(0.1)
+        for pid, name in list(self.children.items()):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            self.context.book.requeue([name])
+
+
+def start_pool_process(settings: dict) -> subprocess.Popen | None:
+    """The embedded pool as a child of the web server, with the web app's settings; None when jobs go
+    to Celery (``BROKER_URL``) or ``JOB_WORKERS`` is 0."""
+    if settings["BROKER_URL"] or settings["JOB_WORKERS"] <= 0:
+        return None
+    package_root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen([sys.executable, "-m", "genrelens.worker"], cwd=package_root,
+                            env=ONE_MATH_THREAD | os.environ | worker_environment(settings))
+
+
+def stop_pool_process(process: subprocess.Popen | None, grace_s: float = 60.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the embedded pool of job workers (the settings come from "
+                                                 "the environment, as the web app's do).")
+    parser.add_argument("--workers", type=int, help="worker processes (default: JOB_WORKERS, every core)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    settings = settings_from_env()
+    if settings["BROKER_URL"]:
+        print("BROKER_URL is set: jobs go to Celery; start its workers with "
+              "`celery -A genrelens.celery_worker worker` instead.", file=sys.stderr)
+        return 2
+    context = WorkerContext.from_settings(settings)
+    LocalPool(context, args.workers or settings["JOB_WORKERS"]).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

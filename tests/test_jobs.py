@@ -1,0 +1,210 @@
+"""Batch jobs on the embedded backend: the API, the real pool of worker processes, a real SQLite file.
+
+Each test's app has its own database; the pool (``python -m genrelens.worker``) is started by the test
+as gunicorn starts it for ``make run``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+
+import pytest
+from mutagen.id3 import ID3, TIT2
+from sqlalchemy import select
+
+from conftest import chord, clicks, make_app, noise, write_audio
+from genrelens.db import Database, analyses, results
+from genrelens.results_csv import COLUMNS
+from jobs_support import (file_rows, start_embedded_pool, stop, stored_uploads, submit, wait_for_job,
+                          wait_until_running)
+
+
+@pytest.fixture(scope="module")
+def files(audio_dir):
+    broken = audio_dir / "broken-job.mp3"
+    broken.write_text("this is a text file, not audio\n")
+    return {
+        "mp3": write_audio(audio_dir / "job-chord.mp3", chord(8, seed=11)),
+        "ogg": write_audio(audio_dir / "job-clicks.ogg", clicks(8, seed=12)),
+        "silent": write_audio(audio_dir / "job-silent.wav", 0 * noise(6)),
+        "broken": broken,
+    }
+
+
+@pytest.fixture(scope="module")
+def long_wav(audio_dir):
+    """Four minutes: long enough to be caught mid-analysis."""
+    return write_audio(audio_dir / "job-long.wav", chord(240, seed=3))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """An app and its running pool (2 workers), sharing one database file."""
+    tmp = tmp_path_factory.mktemp("jobs")
+    app = make_app(tmp)
+    pool = start_embedded_pool(app, tmp / "pool.log", workers=2)
+    yield app, tmp
+    stop(pool)
+
+
+def test_a_job_answers_202_at_once_and_every_file_gets_its_result(served, files):
+    app, _ = served
+    client = app.test_client()
+    order = [files["mp3"], files["broken"], files["ogg"], files["silent"]]
+    response = submit(client, order)
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"] == f"/jobs/{job['id']}" == job["url"]
+    assert job["total"] == 4 and job["status"] in ("queued", "running")
+    assert [f["filename"] for f in job["files"]] == [p.name for p in order]
+
+    done = wait_for_job(client, job["id"])
+    assert (done["done"], done["failed"], done["progress"]) == (2, 2, 1.0)
+    good, broken, other, silent = done["files"]
+    for entry in (good, other):
+        assert entry["status"] == "done" and entry["error"] is None
+        stored = client.get(entry["url"]).get_json()
+        assert stored["id"] == entry["analysis_id"] and stored["genre"] == entry["genre"]
+        assert entry["confidence"] == stored["confidence"]
+        assert entry["genres"] == stored["genres"][:3]
+        picture = client.get(stored["images"]["spectrogram"])
+        assert picture.status_code == 200 and picture.mimetype == "image/png"
+    assert broken["status"] == "failed" and broken["analysis_id"] is None
+    assert broken["error"]["code"] == "unsupported_media"  # the synchronous upload's code and words
+    assert silent["error"]["code"] == "silent"
+    assert stored_uploads(app) == 0, "a job's files are deleted once analysed"
+
+
+def test_results_csv_has_one_row_per_file_in_upload_order(served, files):
+    app, _ = served
+    client = app.test_client()
+    job = submit(client, [files["ogg"], files["broken"]]).get_json()
+    view = wait_for_job(client, job["id"])
+    response = client.get(f"/jobs/{job['id']}/results.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert f"genrelens-job-{job['id']}.csv" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert tuple(rows[0]) == COLUMNS
+    assert [(r["filename"], r["status"]) for r in rows] == [(files["ogg"].name, "done"), (files["broken"].name, "failed")]
+    assert rows[0]["genre"] == view["files"][0]["genre"] and float(rows[0]["confidence"]) == view["files"][0]["confidence"]
+    assert rows[0]["analysis_id"] == view["files"][0]["analysis_id"]
+    assert rows[1]["error_code"] == "unsupported_media" and rows[1]["genre"] == ""
+
+
+def test_the_same_audio_is_answered_from_the_database_even_retagged(served, files, tmp_path):
+    """The key is a hash of the decoded audio and the model version: new tags do not make new audio."""
+    app, _ = served
+    client = app.test_client()
+    retagged = tmp_path / "retagged.mp3"
+    shutil.copy(files["mp3"], retagged)
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="A new title"))
+    tags.save(retagged)
+    assert retagged.read_bytes() != files["mp3"].read_bytes()
+
+    first = wait_for_job(client, submit(client, [files["mp3"]]).get_json()["id"])["files"][0]
+    again = wait_for_job(client, submit(client, [retagged]).get_json()["id"])["files"][0]
+    assert again["cached"] is True and again["analysis_id"] != first["analysis_id"]
+    assert again["genres"] == first["genres"]
+    sync = client.post("/file-upload", data={"file": (open(retagged, "rb"), "retagged.mp3")}).get_json()
+    assert sync["cached"] is True and sync["filename"] == "retagged.mp3" and sync["genres"][:3] == first["genres"]
+    assert client.get(first["url"]).get_json()["filename"] == files["mp3"].name  # each keeps its own name
+    other_model = wait_for_job(client, submit(client, [files["mp3"]], query="?model=mfcc_cnn").get_json()["id"])["files"][0]
+    assert other_model["cached"] is False
+    assert result_keys(app, [first, again, other_model]) == ["mfcc_cnn", "musicnn", "musicnn"]
+
+
+def result_keys(app, entries: list[dict]) -> list[str]:
+    """The model of the result behind each analysis; two analyses of one result appear twice."""
+    with Database(app.config["DATABASE_URL"]).read() as connection:
+        rows = connection.execute(select(analyses.c.id, results.c.model_key, results.c.id.label("result_id"))
+                                  .join(results, results.c.id == analyses.c.result_id)
+                                  .where(analyses.c.id.in_([e["analysis_id"] for e in entries]))).all()
+    assert len({row.result_id for row in rows}) == 2, "the retagged file and the sync upload share the first's result"
+    return sorted(row.model_key.split("@")[0] for row in rows)
+
+
+def test_a_worker_killed_mid_file_has_its_file_redone_and_each_file_gets_one_result(tmp_path, files, long_wav):
+    app = make_app(tmp_path)
+    client = app.test_client()
+    pool = start_embedded_pool(app, tmp_path / "pool.log", workers=1)
+    try:
+        job = submit(client, [long_wav, files["ogg"]]).get_json()
+        victim = wait_until_running(app, job["id"], 0)
+        os.kill(victim, signal.SIGKILL)
+        view = wait_for_job(client, job["id"])
+    finally:
+        stop(pool)
+    assert [f["status"] for f in view["files"]] == ["done", "done"]
+    rows = file_rows(app, job["id"])
+    assert rows[0].attempts == 2 and rows[0].claimed_by != f"{socket.gethostname()}:{victim}"
+    assert rows[1].attempts == 1
+    with Database(app.config["DATABASE_URL"]).read() as connection:
+        assert len(connection.execute(select(analyses.c.id)).all()) == 2, "exactly one analysis per file"
+        assert len(connection.execute(select(results.c.id)).all()) == 2
+    assert "a file it held goes back to the queue" in (tmp_path / "pool.log").read_text()
+
+
+def test_a_restart_loses_nothing_queued_or_running(tmp_path, files):
+    """Jobs are in the database: a new server and a new pool finish what an earlier one left, including
+    a file its dead worker was analysing."""
+    first = make_app(tmp_path)
+    job = submit(first.test_client(), [files["mp3"], files["ogg"]]).get_json()
+    dead = _exited_pid()
+    book = first.extensions["genre"]["book"]
+    assert book.claim(f"{socket.gethostname()}:{dead}") is not None  # a worker that died holding file 0
+
+    again = make_app(tmp_path)  # a restarted server on the same database
+    assert again.test_client().get(f"/jobs/{job['id']}").get_json()["running"] == 1
+    pool = start_embedded_pool(again, tmp_path / "pool.log")
+    try:
+        view = wait_for_job(again.test_client(), job["id"])
+    finally:
+        stop(pool)
+    assert [f["status"] for f in view["files"]] == ["done", "done"]
+    assert "left running by an earlier pool back in the queue" in (tmp_path / "pool.log").read_text()
+
+
+def _exited_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path, files):
+    client = make_app(tmp_path, JOB_QUEUE_LIMIT=3, JOB_RETRY_AFTER_S=17).test_client()
+    assert submit(client, [files["mp3"], files["ogg"]]).status_code == 202
+    refused = submit(client, [files["mp3"], files["ogg"]])
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "17"
+    assert refused.get_json()["error"]["code"] == "queue_full"
+    assert submit(client, [files["mp3"]]).status_code == 202  # exactly up to the limit
+
+
+def test_bad_job_requests_are_clear_json_errors(tmp_path, files):
+    client = make_app(tmp_path, JOB_MAX_FILES=2).test_client()
+    cases = [
+        (client.post("/jobs", data={}, content_type="multipart/form-data"), 400, "no_file"),
+        (submit(client, [files["mp3"]], query="?model=nope"), 400, "unknown_model"),
+        (submit(client, [files["mp3"]] * 3), 400, "too_many_files"),
+        (client.get("/jobs/0123456789abcdef"), 404, "not_found"),
+        (client.get("/jobs/../../etc"), 404, "not_found"),
+        (client.get("/jobs/0123456789abcdef/results.csv"), 404, "not_found"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status and response.get_json()["error"]["code"] == code
+
+
+def test_an_empty_file_fails_alone_at_once(tmp_path, files):
+    client = make_app(tmp_path).test_client()
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    job = submit(client, [empty, files["mp3"]]).get_json()
+    assert job["files"][0]["status"] == "failed" and job["files"][0]["error"]["code"] == "empty_file"
+    assert job["files"][1]["status"] == "queued"
