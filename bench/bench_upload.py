@@ -6,10 +6,12 @@
 What it does (issue 5; the targets are issue 12's), all against 127.0.0.1 only:
   1. makes its own audio with numpy + ffmpeg in a temp dir: a 30-s and a 5-min MP3 (44.1 kHz stereo,
      192 kbit/s) and a 30-s WAV of synthetic, music-like signal (chords, bass, melody, drums; every bar
-     different so the encoder has real work to do);
+     different so the encoder has real work to do), one copy per upload, each with its own inaudible
+     noise: the server answers audio it has seen before from its database;
   2. cold start, several times: the Procfile's ``web:`` command (PORT -> a free port, bound to
      127.0.0.1, WEB_CONCURRENCY from the environment or the Procfile default, the venv's gunicorn, its
-     own ANALYSIS_DIR / UPLOAD_DIR) from process start until ``/healthz`` answers, and the first uploads;
+     own ANALYSIS_DIR / UPLOAD_DIR, no job pool: ``JOB_WORKERS=0``) from process start until ``/healthz``
+     answers, and the first uploads;
   3. latency: ``--rounds`` uploads of each kind (interleaved), p50/p95 and the mean of the server's
      own ``timing_ms``; also the server CPU per upload (from /proc), which is far less noisy than
      wall time on a shared machine; the RSS of every worker after every upload;
@@ -132,13 +134,33 @@ def encode(signal: np.ndarray, path: Path, sr: int = 44100) -> Path:
     return path
 
 
-def make_audio(folder: Path) -> dict[str, Path]:
-    """The three test files of the issue, made here (about 5-15 s, mostly the 5-min MP3 encode)."""
+def make_audio(folder: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
+    """The three test files of the issue, made here, ``counts[kind]`` copies of each that differ by an
+    inaudible noise (-80 dBFS, its own seed each): the server answers audio it has seen from its
+    database, so every upload must be new audio, or the bench would time lookups, not analyses."""
     folder.mkdir(parents=True, exist_ok=True)
-    short = synth_music(30, seed=1)
-    files = {"mp3_30": encode(short, folder / "song30.mp3"), "wav_30": encode(short, folder / "song30.wav")}
-    files["mp3_300"] = encode(synth_music(300, seed=2), folder / "song300.mp3")
+    bases = {"mp3_30": synth_music(30, seed=1), "wav_30": synth_music(30, seed=1), "mp3_300": synth_music(300, seed=2)}
+    names = {"mp3_30": "song30.mp3", "wav_30": "song30.wav", "mp3_300": "song300.mp3"}
+    files: dict[str, list[Path]] = {}
+    for kind, base in bases.items():
+        files[kind] = []
+        for copy in range(counts.get(kind, 0)):
+            dither = 1e-4 * np.random.default_rng(1000 + copy).standard_normal(base.shape).astype(np.float32)
+            stem, suffix = names[kind].rsplit(".", 1)
+            files[kind].append(encode(base + dither, folder / f"{stem}-{copy}.{suffix}"))
     return files
+
+
+class FreshBodies:
+    """A multipart body of a copy not uploaded before, per call."""
+
+    def __init__(self, files: dict[str, list[Path]]):
+        self._left = {kind: [multipart(path) for path in paths] for kind, paths in files.items()}
+
+    def __getitem__(self, kind: str) -> tuple[bytes, dict]:
+        if not self._left[kind]:
+            raise RuntimeError(f"no fresh copy of {kind} left: make_audio's counts are too small")
+        return self._left[kind].pop()
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -279,6 +301,7 @@ class Server:
             "PORT": str(self.port),
             "ANALYSIS_DIR": str(workdir / "store"),
             "UPLOAD_DIR": str(workdir / "uploads"),
+            "JOB_WORKERS": "0",  # no job pool beside the web workers: bench/bench_jobs.py measures jobs
         }
         self.command = procfile_command(self.port, self.env)
         self.log_path = workdir / f"{name}.log"
@@ -366,10 +389,14 @@ def sample_memory(server: Server) -> dict[int, tuple[float | None, float | None]
 def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
     report: dict = {"started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                     "loadavg_start": os.getloadavg()}
-    progress("making audio (numpy + ffmpeg)")
-    files = make_audio(tmp / "audio")
-    bodies = {kind: multipart(path) for kind, path in files.items()}
-    report["files"] = {kind: {"bytes": path.stat().st_size, "name": path.name} for kind, path in files.items()}
+    sequential = max(args.rounds * len(FILES), args.memory_uploads)
+    counts = {"mp3_30": 2 * args.cold_starts + sequential + args.png_analyses + args.concurrent_uploads,
+              "wav_30": args.rounds, "mp3_300": args.rounds + args.png_analyses_long}
+    progress(f"making audio (numpy + ffmpeg): {sum(counts.values())} distinct files")
+    files = make_audio(tmp / "audio", counts)
+    bodies = FreshBodies(files)
+    report["files"] = {kind: {"bytes": paths[0].stat().st_size, "name": paths[0].name, "copies": len(paths)}
+                       for kind, paths in files.items()}
 
     # ---- cold starts
     cold = []
@@ -651,7 +678,7 @@ def markdown(report: dict, args: argparse.Namespace, argv: list[str]) -> str:
            if max(report["loadavg_start"][0], report["loadavg_end"][0]) > 0.5 * int(mach["nproc"]) else ""),
         "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "- **Audio:** synthetic music made by the script (chords, bass, melody, drums), 44.1 kHz stereo: "
-        + ", ".join(f"{FILES[k][0]} {v['bytes'] / 1e6:.1f} MB" for k, v in report["files"].items())
+        + ", ".join(f"{FILES[k][0]} {v['bytes'] / 1e6:.1f} MB ({v['copies']} distinct copies)" for k, v in report["files"].items())
         + " (MP3: libmp3lame CBR 192 kbit/s; WAV: 16-bit PCM)",
         "",
         "## Against the targets",
