@@ -19,7 +19,7 @@ from celery.signals import worker_init, worker_process_init  # noqa: E402
 from genrelens.celery_app import make_celery  # noqa: E402
 from genrelens.jobs import CELERY_TASK  # noqa: E402
 from genrelens.settings import settings_from_env  # noqa: E402
-from genrelens.worker import WorkerContext, analyse_claim, worker_name  # noqa: E402
+from genrelens.worker import WorkerContext, analyse_claim, sweep_orphan_job_files, worker_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ def _load_models(**_) -> None:
 
 @worker_process_init.connect
 def _warm_models(**_) -> None:
+    """A new pool process (also the one replacing a killed one, whose temp file it removes)."""
+    sweep_orphan_job_files(context().upload_dir)
     context().classifier.warm_up()
 
 

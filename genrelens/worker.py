@@ -38,6 +38,26 @@ IDLE_POLL_S = 0.5
 SUPERVISE_EVERY_S = 1.0
 
 
+JOB_FILE_PREFIX = "job-"  # job-<pid>-<random><suffix>: the worker process that wrote it is in its name
+
+
+def sweep_orphan_job_files(upload_dir: str) -> None:
+    """Delete the temp files of worker processes on this machine that are gone (killed mid-file: their
+    ``finally`` never ran). Run by each new worker process and by the pool after a child dies."""
+    try:
+        entries = list(os.scandir(upload_dir))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        pid = entry.name[len(JOB_FILE_PREFIX):].split("-", 1)[0]
+        if entry.name.startswith(JOB_FILE_PREFIX) and pid.isdigit() and not _pid_alive(int(pid)):
+            try:
+                os.unlink(entry.path)
+                log.warning("removed %s, left by a worker that died mid-file", entry.name)
+            except FileNotFoundError:
+                pass
+
+
 def worker_name(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
@@ -71,7 +91,7 @@ def analyse_claim(context: WorkerContext, claim: Claim) -> str:
     if data is None:  # finished by another worker meanwhile, or its job was withdrawn
         return "gone"
     suffix = Path(claim.filename).suffix[:10] if Path(claim.filename).suffix.isascii() else ""
-    fd, path = tempfile.mkstemp(prefix="job-", suffix=suffix, dir=context.upload_dir)
+    fd, path = tempfile.mkstemp(prefix=f"{JOB_FILE_PREFIX}{os.getpid()}-", suffix=suffix, dir=context.upload_dir)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -103,6 +123,7 @@ def _child(context: WorkerContext) -> None:
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    sweep_orphan_job_files(context.upload_dir)
     context.classifier.warm_up()
     name = worker_name()
     log.info("job worker %s ready", name)
@@ -192,6 +213,8 @@ class LocalPool:
         while not stop.requested and os.getppid() == parent:
             time.sleep(SUPERVISE_EVERY_S)
             dead = self._reap()
+            if dead:
+                sweep_orphan_job_files(self.context.upload_dir)
             if dead and not stop.requested:
                 book.requeue(dead)
                 for _ in dead:

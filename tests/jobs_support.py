@@ -85,3 +85,14 @@ def wait_until_running(app, job_id: str, position: int, timeout_s: float = 120) 
         assert row.status == "queued", f"the file finished before it could be interrupted: {row.status}"
         time.sleep(0.01)
     pytest.fail("no worker took the file")
+
+
+def wait_for_temp_file(upload_dir: Path, pid: int, timeout_s: float = 60) -> Path:
+    """The temp file the worker process ``pid`` analyses from (written once it has the file's bytes)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        found = list(Path(upload_dir).glob(f"job-{pid}-*"))
+        if found:
+            return found[0]
+        time.sleep(0.005)
+    pytest.fail(f"worker {pid} wrote no temp file")

@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from conftest import chord, clicks, make_app, write_audio
 from genrelens.db import Database, analyses
-from jobs_support import file_rows, start_process, stop, stored_uploads, submit, wait_for_job, wait_until_running, worker_env
+from jobs_support import (file_rows, start_process, stop, stored_uploads, submit, wait_for_job, wait_for_temp_file,
+                          wait_until_running, worker_env)
 from test_live_server import free_port
 
 VISIBILITY_TIMEOUT_S = 6  # a vanished node's messages go to another node after this
@@ -155,9 +156,15 @@ def test_a_pool_process_killed_mid_file_gives_its_file_back(cluster, files):
     web_a, _, _ = cluster
     client = web_a.test_client()
     job = submit(client, [files["long"], files["mp3"]]).get_json()
-    os.kill(wait_until_running(web_a, job["id"], 0), signal.SIGKILL)
+    victim = wait_until_running(web_a, job["id"], 0)
+    left = wait_for_temp_file(Path(web_a.config["UPLOAD_DIR"]), victim)
+    os.kill(victim, signal.SIGKILL)
     view = wait_for_job(client, job["id"])
     assert [f["status"] for f in view["files"]] == ["done", "done"]
+    deadline = time.time() + 60  # the node's replacement process removes the killed one's temp file when it starts
+    while left.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not left.exists()
     assert file_rows(web_a, job["id"])[0].attempts == 2
     assert analyses_named(web_a, files["long"].name) == 1
 

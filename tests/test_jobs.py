@@ -20,7 +20,7 @@ from conftest import chord, clicks, make_app, noise, write_audio
 from genrelens.db import Database, analyses, results
 from genrelens.results_csv import COLUMNS
 from jobs_support import (file_rows, start_embedded_pool, stop, stored_uploads, submit, wait_for_job,
-                          wait_until_running)
+                          wait_for_temp_file, wait_until_running)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,7 @@ def test_a_worker_killed_mid_file_has_its_file_redone_and_each_file_gets_one_res
     try:
         job = submit(client, [long_wav, files["ogg"]]).get_json()
         victim = wait_until_running(app, job["id"], 0)
+        left = wait_for_temp_file(tmp_path / "uploads", victim)
         os.kill(victim, signal.SIGKILL)
         view = wait_for_job(client, job["id"])
     finally:
@@ -147,6 +148,7 @@ def test_a_worker_killed_mid_file_has_its_file_redone_and_each_file_gets_one_res
         assert len(connection.execute(select(analyses.c.id)).all()) == 2, "exactly one analysis per file"
         assert len(connection.execute(select(results.c.id)).all()) == 2
     assert "a file it held goes back to the queue" in (tmp_path / "pool.log").read_text()
+    assert not left.exists() and list((tmp_path / "uploads").iterdir()) == [], "the killed worker's temp file is removed"
 
 
 def test_a_restart_loses_nothing_queued_or_running(tmp_path, files):
