@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, insert, select, update
 
+from genrelens.analyse import Heard
 from genrelens.db import Database, job_files, jobs, uploads
 from genrelens.results_csv import result_row
 from genrelens.store import AnalysisStore, valid_id
@@ -145,11 +146,19 @@ class JobBook:
         with self.db.read() as connection:
             return connection.scalar(select(uploads.c.data).where(uploads.c.file_id == file_id))
 
-    def finish(self, file_id: int, analysis_id: str, analysis: dict, cached: bool) -> bool:
-        """Record a file's result, unless another worker recorded one first. The file's bytes go."""
-        summary = {"genre": analysis["genre"], "confidence": analysis["confidence"], "genres": analysis["genres"][:3]}
+    def finish(self, file_id: int, store: AnalysisStore, heard: Heard, filename: str) -> bool:
+        """Record a file's result as its analysis, unless another worker recorded one first (then nothing
+        is made: one analysis per file). The file's bytes go."""
+        result = heard.result
+        summary = {"genre": result["genre"], "confidence": result["confidence"], "genres": result["genres"][:3]}
         with self.db.write() as connection:
-            return self._end(connection, file_id, status="done", analysis_id=analysis_id, cached=cached,
+            running = connection.scalar(select(job_files.c.id).where(job_files.c.id == file_id,
+                                                                     job_files.c.status.in_(ACTIVE)))
+            if running is None:
+                connection.execute(delete(uploads).where(uploads.c.file_id == file_id))
+                return False
+            analysis_id = store.attach(heard.result_id, filename, heard.samples, connection)
+            return self._end(connection, file_id, status="done", analysis_id=analysis_id, cached=heard.cached,
                              summary=json.dumps(summary))
 
     def fail(self, file_id: int, code: str, message: str) -> bool:

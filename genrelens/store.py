@@ -50,11 +50,11 @@ class AnalysisStore:
             return connection.scalar(select(results.c.id).where(
                 results.c.audio_hash == audio_hash, results.c.model_key == model_key))
 
-    def add(self, result: dict, signal: np.ndarray, filename: str, audio_hash: str | None = None,
+    def add(self, result: dict, signal: np.ndarray, audio_hash: str | None = None,
             model_key: str | None = None) -> tuple[str, bool]:
-        """A new analysis named ``filename``; returns ``(analysis id, cached)``. With a hash and key
-        already stored, the analysis shares that result (``cached``; its signal is put back if it had
-        expired) and ``result`` is not stored."""
+        """Store a result and its signal; returns ``(result id, cached)``. With a hash and key already
+        stored, that result's id and ``cached=True``: ``result`` is not stored (its signal is put back
+        if it had expired). No analysis names it yet: ``attach`` does."""
         for _ in range(3):  # another process may store the same key between our look and our insert
             try:
                 with self.db.write() as connection:
@@ -69,20 +69,29 @@ class AnalysisStore:
                         connection.execute(insert(results).values(id=result_id, audio_hash=audio_hash, model_key=model_key,
                                                                   result=json.dumps(body), created_at=time.time()))
                     self._put_signal(connection, result_id, signal)
-                    analysis_id = self._name(connection, result_id, filename)
                 break
             except IntegrityError:
                 continue
         else:
-            raise RuntimeError("could not store the analysis")  # three collisions in a row: a bug, not a race
+            raise RuntimeError("could not store the result")  # three collisions in a row: a bug, not a race
         self.maybe_prune(keep=result_id)
-        return analysis_id, cached
+        return result_id, cached
 
-    def attach(self, result_id: str, filename: str, signal: np.ndarray) -> str:
-        """A new analysis named ``filename`` sharing a stored result; its signal is put back if it had expired."""
-        with self.db.write() as connection:
-            self._put_signal(connection, result_id, signal)
-            return self._name(connection, result_id, filename)
+    def attach(self, result_id: str, filename: str, signal: np.ndarray, connection=None) -> str:
+        """A new analysis named ``filename`` of a stored result; returns its id. The result's signal is put
+        back if it had expired. ``connection``: inside that write transaction (a job's file is finished
+        and its analysis made in one)."""
+        if connection is None:
+            with self.db.write() as connection:
+                return self.attach(result_id, filename, signal, connection)
+        self._put_signal(connection, result_id, signal)
+        return self._name(connection, result_id, filename)
+
+    def result_body(self, result_id: str) -> dict | None:
+        """A stored result without any analysis' filename."""
+        with self.db.read() as connection:
+            text = connection.scalar(select(results.c.result).where(results.c.id == result_id))
+        return None if text is None else json.loads(text)
 
     def put(self, analysis_id: str, result: dict, signal: np.ndarray) -> None:
         """Store a result matched by nothing, as the analysis ``analysis_id`` (named by ``result["filename"]``)."""

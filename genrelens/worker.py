@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genrelens.analyse import analyse_into_store
+from genrelens.analyse import hear
 from genrelens.db import Database
 from genrelens.jobs import Claim, JobBook
 from genrelens.pipeline import GenreClassifier
@@ -96,7 +96,7 @@ def analyse_claim(context: WorkerContext, claim: Claim) -> str:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         del data
-        stored = analyse_into_store(context.classifier, context.store, path, claim.filename, claim.model)
+        heard = hear(context.classifier, context.store, path, claim.model)
     except Exception as exc:
         problem = file_problem(exc)
         if problem is None:
@@ -106,8 +106,8 @@ def analyse_claim(context: WorkerContext, claim: Claim) -> str:
         return "failed"
     finally:
         os.unlink(path)
-    context.book.finish(claim.file_id, stored.analysis_id, stored.result, stored.cached)
-    return "done"
+    recorded = context.book.finish(claim.file_id, context.store, heard, claim.filename)
+    return "done" if recorded else "done by another worker first"
 
 
 # ---------------------------------------------------------------------------- the embedded pool

@@ -210,3 +210,24 @@ def test_an_empty_file_fails_alone_at_once(tmp_path, files):
     job = submit(client, [empty, files["mp3"]]).get_json()
     assert job["files"][0]["status"] == "failed" and job["files"][0]["error"]["code"] == "empty_file"
     assert job["files"][1]["status"] == "queued"
+
+
+def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp_path, files):
+    """A redelivered message whose first worker was only slow: both workers finish the same file."""
+    from genrelens.analyse import hear
+
+    app = make_app(tmp_path)
+    book, store = app.extensions["genre"]["book"], app.extensions["genre"]["store"]
+    classifier = app.extensions["genre"]["classifier"]
+    job = submit(app.test_client(), [files["mp3"]]).get_json()
+    file_id = file_rows(app, job["id"])[0].id
+    slow = book.claim("host:1", file_id)
+    redelivered = book.claim("host:2", file_id)  # the same file, taken again while still running
+    assert slow and redelivered and redelivered.attempts == 2
+    heard = hear(classifier, store, str(files["mp3"]), None)
+    assert book.finish(file_id, store, heard, files["mp3"].name) is True
+    assert book.finish(file_id, store, heard, files["mp3"].name) is False
+    with Database(app.config["DATABASE_URL"]).read() as connection:
+        assert len(connection.execute(select(analyses.c.id)).all()) == 1
+    assert book.claim("host:3", file_id) is None  # a third delivery finds it done
+    assert stored_uploads(app) == 0

@@ -81,10 +81,9 @@ def _npy(samples: np.ndarray) -> bytes:
 
 def test_an_entry_larger_than_the_cap_can_still_be_read_back(tmp_path):
     store = open_store(tmp_path, max_bytes=1000)
-    key, cached = store.add({"genre": "metal"}, signal(3), "big.wav")
+    result_id, cached = store.add({"genre": "metal"}, signal(3))
     assert not cached
-    with store.db.read() as connection:
-        result_id = connection.scalar(select(analyses.c.result_id).where(analyses.c.id == key))
+    key = store.attach(result_id, "big.wav", signal(3))
     store.prune(keep=result_id)
     assert store.signal(key) is not None
 
@@ -97,22 +96,24 @@ def test_odd_ids_find_nothing(tmp_path):
 
 def test_the_same_audio_and_model_share_one_result_under_each_uploads_own_name(tmp_path):
     store = open_store(tmp_path)
-    first, cached = store.add({"filename": "mine.mp3", "genre": "jazz"}, signal(1), "mine.mp3", "hash-a", "musicnn@1")
-    again, cached_again = store.add({"filename": "yours.mp3", "genre": "other"}, signal(1), "yours.mp3", "hash-a", "musicnn@1")
-    assert not cached and cached_again and again != first
-    assert store.result(first) == {"filename": "mine.mp3", "genre": "jazz"}
-    assert store.result(again) == {"filename": "yours.mp3", "genre": "jazz"}  # the work shared, never the name
-    result_id = store.find("hash-a", "musicnn@1")
-    assert result_id is not None and count(store, results) == 1
-    third = store.attach(result_id, "theirs.mp3", signal(1))
-    assert store.result(third)["filename"] == "theirs.mp3"
-    other_model, cached = store.add({"genre": "blues"}, signal(1), "mine.mp3", "hash-a", "student@1")
-    assert not cached and store.find("hash-a", "student@2") is None and count(store, results) == 2
+    first_result, cached = store.add({"filename": "ignored.mp3", "genre": "jazz"}, signal(1), "hash-a", "musicnn@1")
+    again_result, cached_again = store.add({"genre": "other"}, signal(1), "hash-a", "musicnn@1")
+    assert not cached and cached_again and again_result == first_result == store.find("hash-a", "musicnn@1")
+    assert store.result_body(first_result) == {"genre": "jazz"}  # stored once, without any upload's name
+    mine = store.attach(first_result, "mine.mp3", signal(1))
+    yours = store.attach(first_result, "yours.mp3", signal(1))
+    assert mine != yours
+    assert store.result(mine) == {"filename": "mine.mp3", "genre": "jazz"}
+    assert store.result(yours) == {"filename": "yours.mp3", "genre": "jazz"}  # the work shared, never the name
+    other_model, cached = store.add({"genre": "blues"}, signal(1), "hash-a", "student@1")
+    assert not cached and other_model != first_result and store.find("hash-a", "student@2") is None
+    assert count(store, results) == 2 and count(store, analyses) == 2
 
 
 def test_an_expired_signal_is_put_back_when_the_same_audio_comes_again(tmp_path):
     store = open_store(tmp_path)
-    key, _ = store.add({}, signal(1), "a.mp3", "hash-b", "musicnn@1")
+    result_id, _ = store.add({}, signal(1), "hash-b", "musicnn@1")
+    key = store.attach(result_id, "a.mp3", signal(1))
     stored_at(store, key, time.time() - 3600)
     store.prune()
     assert store.signal(key) is None
@@ -122,8 +123,9 @@ def test_an_expired_signal_is_put_back_when_the_same_audio_comes_again(tmp_path)
 
 def _add_many(path: str, worker: int, queue) -> None:
     store = AnalysisStore(Database(f"sqlite:///{path}"), max_bytes=10_000_000, ttl_s=60)
-    answers = [store.add({"worker": worker}, signal(0.2), f"w{worker}.mp3", f"hash-{n}", "musicnn@1") for n in range(30)]
-    queue.put([store.result(analysis_id)["worker"] for analysis_id, _ in answers])
+    named = [store.attach(store.add({"worker": worker}, signal(0.2), f"hash-{n}", "musicnn@1")[0], f"w{worker}.mp3",
+                          signal(0.2)) for n in range(30)]
+    queue.put([store.result(analysis_id)["worker"] for analysis_id in named])
 
 
 def test_processes_adding_the_same_audio_at_once_store_it_once(tmp_path):
