@@ -114,14 +114,18 @@ class JobBook:
             "files": files,
         }
 
-    def waiting(self) -> int:
+    def waiting(self, status: str | None = None) -> int:
+        """Files queued or running (or in just one of those states)."""
+        states = (status,) if status else ACTIVE
         with self.db.read() as connection:
-            return connection.scalar(select(func.count()).select_from(job_files).where(job_files.c.status.in_(ACTIVE)))
+            return connection.scalar(select(func.count()).select_from(job_files).where(job_files.c.status.in_(states)))
 
     # ------------------------------------------------------------------ the worker side
     def claim(self, worker: str, file_id: int | None = None) -> Claim | None:
         """Mark a file running for ``worker``: the given one (a queue message; also one that was
         running when its worker died), else the oldest waiting one. None when there is nothing to do."""
+        if file_id is None and not self.waiting(status="queued"):  # idle workers look without taking a write lock
+            return None
         with self.db.write() as connection:
             query = select(job_files.c.id, job_files.c.job_id, job_files.c.filename, job_files.c.attempts, jobs.c.model) \
                 .join(jobs, jobs.c.id == job_files.c.job_id)
