@@ -192,7 +192,7 @@ class LocalPool:
             if name:
                 if not expected:
                     how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
-                    log.warning("job worker %s ended (%s); a file it held goes back to the queue", name, how)
+                    log.warning("job worker %s ended (%s); any file it was analysing goes back to the queue", name, how)
                 dead.append(name)
         return dead
 
