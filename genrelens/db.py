@@ -50,7 +50,7 @@ analyses = Table(
 signals = Table(
     "signals", metadata,
     Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
-    Column("npy", LargeBinary, nullable=False),  # float16 .npy bytes
+    Column("samples", LargeBinary, nullable=False),  # mono float16 little-endian samples at the model's rate
     Column("size", Integer, nullable=False),
     Column("stored_at", Float, nullable=False, index=True),
 )

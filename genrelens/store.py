@@ -9,7 +9,6 @@ is the user's. An analysis whose signal has gone still answers; its pictures do 
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 PRUNE_EVERY_S = 5.0
+SIGNAL_DTYPE = np.dtype("<f2")  # float16, little-endian: plenty for pictures, half of float32
 
 
 def valid_id(value: object) -> bool:
@@ -117,10 +117,10 @@ class AnalysisStore:
         if stored_at is not None:
             connection.execute(delete(pictures).where(pictures.c.result_id == result_id))
             connection.execute(delete(signals).where(signals.c.result_id == result_id))
-        buffer = io.BytesIO()
-        np.save(buffer, signal.astype(np.float16))
-        data = buffer.getvalue()
-        connection.execute(insert(signals).values(result_id=result_id, npy=data, size=len(data), stored_at=time.time()))
+        samples = np.ascontiguousarray(signal, dtype=SIGNAL_DTYPE)
+        # the array's own memory goes to the driver: no .npy file or bytes copy of a signal that can be 26 MB
+        connection.execute(insert(signals).values(result_id=result_id, samples=memoryview(samples).cast("B"),
+                                                  size=samples.nbytes, stored_at=time.time()))
 
     # ------------------------------------------------------------------ reading
     def _result_id(self, connection, analysis_id: str) -> str | None:
@@ -140,12 +140,12 @@ class AnalysisStore:
         if not valid_id(analysis_id):
             return None
         with self.db.read() as connection:
-            row = connection.execute(select(signals.c.npy, signals.c.stored_at)
+            row = connection.execute(select(signals.c.samples, signals.c.stored_at)
                                      .join(analyses, analyses.c.result_id == signals.c.result_id)
                                      .where(analyses.c.id == analysis_id)).first()
         if row is None or self._expired(row.stored_at):
             return None
-        return np.load(io.BytesIO(row.npy)).astype(np.float32)
+        return np.frombuffer(row.samples, dtype=SIGNAL_DTYPE).astype(np.float32)
 
     def picture(self, analysis_id: str, kind: str) -> bytes | None:
         if not valid_id(analysis_id):

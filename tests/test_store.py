@@ -58,7 +58,7 @@ def test_audio_expires_and_the_result_stays(tmp_path):
 
 
 def test_size_cap_drops_the_oldest_audio(tmp_path):
-    one = len(_npy(signal(1)))
+    one = signal(1).astype(np.float16).nbytes
     store = open_store(tmp_path, max_bytes=int(2.5 * one), ttl_s=3600)
     keys = []
     for age in (300, 200, 100):
@@ -69,14 +69,6 @@ def test_size_cap_drops_the_oldest_audio(tmp_path):
     store.prune()
     assert store.signal(keys[0]) is None
     assert store.signal(keys[1]) is not None and store.signal(keys[2]) is not None
-
-
-def _npy(samples: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, samples.astype(np.float16))
-    return buffer.getvalue()
 
 
 def test_an_entry_larger_than_the_cap_can_still_be_read_back(tmp_path):
