@@ -314,8 +314,11 @@ def healthz():
     """200 when the service can analyse uploads; 503 naming what is broken (the decoder) when not."""
     classifier = _classifier()
     problem = decoder_problem()
+    genre = current_app.extensions["genre"]
     body = {"status": "degraded" if problem else "ok", "model": classifier.default_model,
-            "models": list(classifier.models), "version": classifier.card.version}
+            "models": list(classifier.models), "version": classifier.card.version,
+            "jobs": {"queue": genre["queue"].name, "queued": genre["book"].waiting("queued"),
+                     "running": genre["book"].waiting("running")}}
     if problem:
         body["problems"] = {"decoder": problem}
     response = jsonify(body)

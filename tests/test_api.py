@@ -183,6 +183,7 @@ def test_health(client):
         default = "student"
     assert body["model"] == default and body["models"] == ["student", "musicnn", "mfcc_cnn", "ensemble"]
     assert body["version"] == json.loads((ROOT / "models" / "model_card.json").read_text())["version"]
+    assert body["jobs"]["queue"] == "embedded" and body["jobs"]["queued"] >= 0 and body["jobs"]["running"] >= 0
 
 
 def test_the_model_can_be_chosen_by_a_form_field_too(client, song_mp3):

@@ -187,6 +187,7 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path, files):
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "17"
     assert refused.get_json()["error"]["code"] == "queue_full"
     assert submit(client, [files["mp3"]]).status_code == 202  # exactly up to the limit
+    assert client.get("/healthz").get_json()["jobs"] == {"queue": "embedded", "queued": 3, "running": 0}
 
 
 def test_bad_job_requests_are_clear_json_errors(tmp_path, files):
