@@ -13,6 +13,9 @@ worker then warms its own copy, because the first LiteRT call after a fork costs
 the rest. XNNPACK's threads do not survive a fork, so the master frees its LiteRT interpreters (musicnn's
 and the student's) before forking and every worker makes its own (``genrelens.models.MusicnnNetwork``).
 
+The embedded job pool (``python -m genrelens.worker``) is started beside the workers once the server is
+ready and stopped when it exits, unless ``BROKER_URL`` sends jobs to Celery or ``JOB_WORKERS`` is 0.
+
 SIGTERM stops gracefully: no new connections; requests in flight (bodies still arriving, queued and
 running analyses) are answered within ``graceful_timeout``, then the workers and the master exit.
 """

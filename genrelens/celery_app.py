@@ -30,6 +30,5 @@ def make_celery(broker_url: str, visibility_timeout_s: float) -> Celery:
         # the web node fails fast (503) rather than holding a request while the broker is down
         broker_connection_timeout=5,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
-        worker_hijack_root_logger=False,
     )
     return app
