@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from genrelens.audio import DecodeError, DecoderUnavailable
 from genrelens.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, DEFAULT_MODEL_DIR, MODEL_NAMES, AnalysisError, GenreClassifier
+from genrelens.problems import file_problem
 
 
 def pct(probability: float, digits: int = 0) -> str:
@@ -48,12 +49,11 @@ def classify(classifier: GenreClassifier, path: str, model: str | None):
     check_readable(path)
     try:
         analysis, _ = classifier.analyze_file(path, model)
-    except DecoderUnavailable as exc:
-        raise FileProblem("decoder_unavailable", f"The audio decoder (ffmpeg) is not working: {exc}") from exc
-    except DecodeError as exc:  # the API's 415
-        raise FileProblem("unsupported_media", f"This file is not audio we can read ({exc}).") from exc
-    except AnalysisError as exc:  # the API's 422: too short, silent
-        raise FileProblem(exc.code, exc.message) from exc
+    except DecoderUnavailable as exc:  # this machine's decoder, not a server's
+        raise FileProblem("decoder_unavailable", f"The audio decoder (PyAV) is not working: {exc}") from exc
+    except (DecodeError, AnalysisError) as exc:  # the API's 415 and 422: its code and words
+        _, code, message = file_problem(exc)
+        raise FileProblem(code, message) from exc
     except OSError as exc:  # vanished or became unreadable while decoding
         raise FileProblem("unreadable", f"This file cannot be read ({exc.strerror or exc}).") from exc
     return analysis

@@ -153,9 +153,3 @@ class Database:
     def read(self):
         with self.engine.connect() as connection, connection.begin():
             yield connection
-
-    def dispose(self) -> None:
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None

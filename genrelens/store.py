@@ -93,18 +93,8 @@ class AnalysisStore:
             text = connection.scalar(select(results.c.result).where(results.c.id == result_id))
         return None if text is None else json.loads(text)
 
-    def put(self, analysis_id: str, result: dict, signal: np.ndarray) -> None:
-        """Store a result matched by nothing, as the analysis ``analysis_id`` (named by ``result["filename"]``)."""
-        result_id = self.new_id()
-        body = {key: value for key, value in result.items() if key != "filename"}
-        with self.db.write() as connection:
-            connection.execute(insert(results).values(id=result_id, result=json.dumps(body), created_at=time.time()))
-            self._put_signal(connection, result_id, signal)
-            self._name(connection, result_id, result.get("filename", ""), analysis_id)
-        self.maybe_prune(keep=result_id)
-
-    def _name(self, connection, result_id: str, filename: str, analysis_id: str | None = None) -> str:
-        analysis_id = analysis_id or self.new_id()
+    def _name(self, connection, result_id: str, filename: str) -> str:
+        analysis_id = self.new_id()
         connection.execute(insert(analyses).values(id=analysis_id, result_id=result_id, filename=filename,
                                                    created_at=time.time()))
         return analysis_id
@@ -179,7 +169,7 @@ class AnalysisStore:
     def prune(self, keep: str | None = None) -> None:
         """Drop expired signals, then the oldest until under ``max_bytes``, with their pictures.
 
-        Runs at most every PRUNE_EVERY_S from ``add``/``put``: the store may exceed its cap by what
+        Runs at most every PRUNE_EVERY_S from ``add``: the store may exceed its cap by what
         arrives in that time. ``keep`` (the result just stored) is never dropped for size, so even a
         signal larger than the cap can be read back.
         """

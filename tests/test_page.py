@@ -282,10 +282,8 @@ def server_store(analysis_dir: Path, ttl_s: float):
 def store_result(analysis_dir: Path, result: dict, seconds: float = 6.0) -> str:
     """Put a hand-made analysis in the server's store (with a short made-up signal for its
     pictures), as an upload would; return its id for a shared link (/?analysis=<id>)."""
-    store = server_store(analysis_dir, ttl_s=7 * 24 * 3600)
-    analysis_id = store.new_id()
-    store.put(analysis_id, result, make_music(seconds))
-    return analysis_id
+    store, signal = server_store(analysis_dir, ttl_s=7 * 24 * 3600), make_music(seconds)
+    return store.attach(store.add(result, signal)[0], result["filename"], signal)
 
 
 def made_up_result(probabilities: dict[str, float], electronic: object = ..., seconds: float = 6.0) -> dict:

@@ -243,8 +243,7 @@ def test_the_shared_waveform_lines_up_with_the_segment_strip(browser, server, an
               "confidence": 0.5, "genres": genres, "segments": segments, "tags": [], "electronic": None,
               "features": {}, "model": {"name": "musicnn", "version": "test"}, "timing_ms": {}}
     store = server_store(analysis_dir, ttl_s=3600)
-    analysis_id = store.new_id()
-    store.put(analysis_id, result, signal)
+    analysis_id = store.attach(store.add(result, signal)[0], result["filename"], signal)
 
     for width in (1280, 390):
         if width < 500:

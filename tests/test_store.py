@@ -26,6 +26,11 @@ def stored_at(store: AnalysisStore, analysis_id: str, when: float) -> None:
         connection.execute(update(signals).where(signals.c.result_id == result_id).values(stored_at=when))
 
 
+def put(store: AnalysisStore, result: dict, samples: np.ndarray) -> str:
+    """An analysis of a result matched by nothing (no audio hash), as a test makes one."""
+    return store.attach(store.add(result, samples)[0], result.get("filename", "test.mp3"), samples)
+
+
 def count(store: AnalysisStore, table) -> int:
     with store.db.read() as connection:
         return connection.scalar(select(func.count()).select_from(table))
@@ -33,8 +38,7 @@ def count(store: AnalysisStore, table) -> int:
 
 def test_round_trip_and_a_second_instance_sees_it(tmp_path):
     store = open_store(tmp_path)
-    key = store.new_id()
-    store.put(key, {"filename": "a.mp3", "genre": "jazz"}, signal(2))
+    key = put(store, {"filename": "a.mp3", "genre": "jazz"}, signal(2))
     other = open_store(tmp_path)  # another worker, or after a restart
     assert other.result(key) == {"filename": "a.mp3", "genre": "jazz"}
     np.testing.assert_allclose(other.signal(key), signal(2), atol=1e-3)
@@ -46,8 +50,7 @@ def test_round_trip_and_a_second_instance_sees_it(tmp_path):
 
 def test_audio_expires_and_the_result_stays(tmp_path):
     store = open_store(tmp_path, ttl_s=60)
-    key = store.new_id()
-    store.put(key, {"filename": "b.mp3", "genre": "rock"}, signal(1))
+    key = put(store, {"filename": "b.mp3", "genre": "rock"}, signal(1))
     store.put_picture(key, "mfcc", b"png")
     stored_at(store, key, time.time() - 120)
     assert store.signal(key) is None and store.picture(key, "mfcc") is None
@@ -62,8 +65,7 @@ def test_size_cap_drops_the_oldest_audio(tmp_path):
     store = open_store(tmp_path, max_bytes=int(2.5 * one), ttl_s=3600)
     keys = []
     for age in (300, 200, 100):
-        key = store.new_id()
-        store.put(key, {}, signal(1))
+        key = put(store, {}, signal(1))
         stored_at(store, key, time.time() - age)
         keys.append(key)
     store.prune()
