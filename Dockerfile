@@ -20,7 +20,7 @@ RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin gen
 USER 10001:10001
 ENV HOME=/home/genrelens NUMBA_CACHE_DIR=/home/genrelens/.cache/numba
 # librosa's numba code compiled once into the image (site-packages is root's), not at every start
-RUN python -m genrelens.warm
+RUN python -m genrelens.analysis.warm
 
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -41,12 +41,12 @@ $(BIN)/python:
 
 $(VENV)/.serve: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/python -m genrelens.warm  # numba's cache of librosa's code: a first start in seconds, not a minute
+	$(BIN)/python -m genrelens.analysis.warm  # numba's cache of librosa's code: a first start in seconds, not a minute
 	touch $@
 
 $(VENV)/.dev: requirements.txt training/requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m genrelens.warm
+	$(BIN)/python -m genrelens.analysis.warm
 	touch $(VENV)/.serve $@
 
 # Front-end libraries: pinned npm packages copied into static/vendor, which is committed (no CDN, no npm

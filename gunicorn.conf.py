@@ -1,7 +1,7 @@
 """gunicorn settings read automatically from the working directory: the Procfile and `make run` share them.
 
-The worker: gunicorn's own asyncio ``asgi`` worker with ``genrelens.serving.ServingFront`` in front of
-the Flask app (``genrelens.serving.ServingWorker``). Connections live on the event loop, so slow
+The worker: gunicorn's own asyncio ``asgi`` worker with ``genrelens.web.serving.ServingFront`` in front of
+the Flask app (``genrelens.web.serving.ServingWorker``). Connections live on the event loop, so slow
 clients cost no thread; headers must arrive within ``HEADER_TIMEOUT_S`` and each body in time
 (``BODY_TIMEOUT_S``, ``BODY_MIN_RATE``; 408 otherwise); analyses run at most ``ANALYSIS_SLOTS`` at a
 time per worker with at most ``ANALYSIS_QUEUE`` waiting (503 with Retry-After beyond); Flask runs in
@@ -11,16 +11,16 @@ app it is, with none of that.
 With ``preload_app`` the models and librosa are loaded and warmed once in the master; each forked
 worker then warms its own copy, because the first LiteRT call after a fork costs 50-70 ms more than
 the rest. XNNPACK's threads do not survive a fork, so the master frees its LiteRT interpreters (musicnn's
-and the student's) before forking and every worker makes its own (``genrelens.models.MusicnnNetwork``).
+and the student's) before forking and every worker makes its own (``genrelens.models.musicnn.MusicnnNetwork``).
 
-The embedded job pool (``python -m genrelens.worker``) is started beside the workers once the server is
+The embedded job pool (``python -m genrelens.jobs.pool``) is started beside the workers once the server is
 ready and stopped when it exits, unless ``BROKER_URL`` sends jobs to Celery or ``JOB_WORKERS`` is 0.
 
 SIGTERM stops gracefully: no new connections; requests in flight (bodies still arriving, queued and
 running analyses) are answered within ``graceful_timeout``, then the workers and the master exit.
 """
 
-worker_class = "genrelens.serving.ServingWorker"  # gunicorn's asyncio worker + genrelens.serving.ServingFront
+worker_class = "genrelens.web.serving.ServingWorker"  # gunicorn's asyncio worker + genrelens.web.serving.ServingFront
 preload_app = True
 timeout = 120  # the worker heartbeat; also the longest gunicorn waits for any one piece of a body
 graceful_timeout = 60  # SIGTERM: how long requests in flight may still take
@@ -36,13 +36,13 @@ def _classifier(app):
 
 def when_ready(server):
     """The embedded job pool starts with the server (unless BROKER_URL sends jobs to Celery)."""
-    from genrelens.worker import start_pool_process
+    from genrelens.jobs.pool import start_pool_process
 
     server.genrelens_pool = start_pool_process(server.app.wsgi().config)
 
 
 def on_exit(server):
-    from genrelens.worker import stop_pool_process
+    from genrelens.jobs.pool import stop_pool_process
 
     stop_pool_process(getattr(server, "genrelens_pool", None))
 

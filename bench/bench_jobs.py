@@ -11,7 +11,7 @@ Configurations (``--configs``, comma-separated; the number is the workers / node
     and ``JOB_WORKERS=N``: gunicorn's ``when_ready`` starts the local pool; SQLite in ``ANALYSIS_DIR``;
   - ``celery:N``: a ``redis-server`` started here on a free port (temp dir, no persistence), a SQLite file in
     a temp dir as ``DATABASE_URL``, the same gunicorn with ``BROKER_URL`` (so no pool) and N Celery worker
-    nodes (``celery -A genrelens.celery_worker worker --concurrency 1``, each its own process group);
+    nodes (``celery -A genrelens.jobs.celery_worker worker --concurrency 1``, each its own process group);
   - ``library:N``: ``python -m genrelens.library <dir> --out x.csv --workers N`` (no server, no database).
 
 Every configuration gets fresh storage (its own ANALYSIS_DIR / database): the server answers audio it has
@@ -331,7 +331,7 @@ def start_redis(running: Running, workdir: Path) -> tuple[Proc, str]:
 
 
 def node_command(index: int) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "genrelens.celery_worker", "worker", "--concurrency", "1",
+    return [PYTHON, "-m", "celery", "-A", "genrelens.jobs.celery_worker", "worker", "--concurrency", "1",
             "--hostname", f"node{index}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
 
 
@@ -453,9 +453,9 @@ def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Pat
         sessions = {proc.pid for proc in procs}
         if kind == "embedded":
             time.sleep(0.5)
-            pool = [cmd for cmd in session_processes(sessions).values() if "genrelens.worker" in cmd]
+            pool = [cmd for cmd in session_processes(sessions).values() if "genrelens.jobs.pool" in cmd]
             if not pool:
-                raise BenchError(f"no embedded pool (genrelens.worker) under gunicorn\n{web.proc.log_tail()}")
+                raise BenchError(f"no embedded pool (genrelens.jobs.pool) under gunicorn\n{web.proc.log_tail()}")
 
         progress(f"{report['config']}: warm-up job (1 file)")
         warm = run_job(web, [warm_up], args.start_timeout, procs, sessions)
@@ -796,7 +796,7 @@ def markdown(reports: list[dict], args, argv: list[str], meta: dict) -> str:
         "**Jobs:** from the start of the `POST /jobs` of all the files (the upload included) until `GET /jobs/<id>` "
         f"(polled every {POLL_S:g} s) said `done`, after a 1-file warm-up job and after every worker process was "
         "idle (models loaded and warmed); the end is known to within one poll, and the embedded pool's idle workers "
-        "look for work every `IDLE_POLL_S` (genrelens/worker.py), which delays the first claim. "
+        "look for work every `IDLE_POLL_S` (genrelens/jobs/pool.py), which delays the first claim. "
         "**Baseline:** the sum of the sequential uploads after one warm-up upload. "
         "**Tagger:** the whole command, from process start to exit, so loading the models in each worker process is "
         "in the wall figure; the start-up-excluded rate counts the rows after the first `--workers` rows of the CSV "

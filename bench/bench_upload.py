@@ -524,7 +524,7 @@ def versions() -> dict[str, str]:
 
     try:  # the binary the service decodes with (audio.ffmpeg_binary), which may not be the system's
         sys.path.insert(0, str(ROOT))
-        from genrelens.audio import ffmpeg_binary
+        from genrelens.analysis.audio import ffmpeg_binary
 
         service = ffmpeg_binary()
     except Exception:  # noqa: BLE001 -- a report detail, never a reason to fail

@@ -17,7 +17,7 @@
    command line and PyAV interleaved, median of ``--repeat`` runs each.
 3. Issue 13, 3.8: a phone recording as .amr and as .3gp (``phone_copies``).
 
-The command line is the one ``genrelens.audio.decode`` ran until PyAV replaced it, with the
+The command line is the one ``genrelens.analysis.audio.decode`` ran until PyAV replaced it, with the
 system ffmpeg (or ``FFMPEG_BINARY``).
 """
 from __future__ import annotations
@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from genrelens import audio, musicnn_features  # noqa: E402
-from genrelens.pipeline import DEFAULT_MODEL_DIR, FeatureSettings, mfcc_segments  # noqa: E402
+from genrelens.analysis import audio, musicnn_features  # noqa: E402
+from genrelens.models import DEFAULT_MODEL_DIR  # noqa: E402
+from genrelens.analysis.pipeline import FeatureSettings, mfcc_segments  # noqa: E402
 
 
 MAX_PATCHES = 10  # musicnn patches compared per file (evenly spread over its audible segments)
@@ -101,7 +102,8 @@ class Compare:
     """The MFCC CNN's input and musicnn's tags of two decodes of the same file."""
 
     def __init__(self, model_dir: Path):
-        from genrelens.models import MUSICNN_CARD_FILE, MUSICNN_FILE, ModelCard, MusicnnNetwork
+        from genrelens.models.musicnn import MUSICNN_CARD_FILE, MUSICNN_FILE, MusicnnNetwork
+        from genrelens.models.mfcc_cnn import ModelCard
 
         self.settings = FeatureSettings.from_dict(ModelCard.load(model_dir).features)
         self.level = json.loads((model_dir / MUSICNN_CARD_FILE).read_text()).get("input_level_dbfs")
@@ -168,7 +170,7 @@ def phone_copies(folder: Path, sample_rate: int, seed: int) -> None:
     from scipy.signal import butter, correlate, sosfilt
 
     from bench_upload import synth_music
-    from genrelens.pipeline import GenreClassifier
+    from genrelens.analysis.pipeline import GenreClassifier
 
     folder.mkdir(exist_ok=True)
     music = synth_music(25, sr=8000, seed=seed).mean(axis=1)

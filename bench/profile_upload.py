@@ -13,7 +13,7 @@ In-process (no gunicorn), with the same audio as bench/bench_upload.py:
 ``--cold-start N`` measures instead the first start of a fresh install: seconds from starting gunicorn
 (as `make run` does) to the first 200 from /healthz, with an empty numba cache (``NUMBA_CACHE_DIR``
 pointed at a new folder, so the venv's own cache is left alone), without and then with
-``python -m genrelens.warm`` run first as the Makefile's install step does; N rounds, interleaved.
+``python -m genrelens.analysis.warm`` run first as the Makefile's install step does; N rounds, interleaved.
 Only the stdlib (cProfile) and the venv; prints to stdout.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ from ai_edge_litert.interpreter import Interpreter; mark("import ai_edge_litert"
 import app; mark("import app (the rest)")
 import librosa.core.spectrum; mark("librosa.core.spectrum (lazy: first used in warm_up; scipy, numba)")
 import librosa.feature.spectral, librosa.feature.rhythm, librosa.onset; mark("librosa.feature + onset (lazy; constantq, pitch: numba)")
-from genrelens.pipeline import GenreClassifier
+from genrelens.analysis.pipeline import GenreClassifier
 classifier = GenreClassifier(); mark("GenreClassifier(): model card + TFLite interpreter")
 classifier.warm_up(); mark("warm_up(), first: numba compile/cache load, first calls")
 classifier.warm_up(); mark("warm_up(), second (what a warm call costs)")
@@ -109,7 +109,7 @@ def max_diff_x1000(a: np.ndarray, b: np.ndarray) -> float:
 
 def cli_decode(path: Path, sr: int, cap: float) -> np.ndarray:
     """The decoder before PyAV: one ffmpeg process per upload, mono float32 on a pipe."""
-    from genrelens import audio
+    from genrelens.analysis import audio
 
     done = subprocess.run([audio.ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-t", f"{cap:.3f}", "-i", str(path),
                            "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-rematrix_maxval", "1.0", "-ar", str(sr),
@@ -123,7 +123,7 @@ def decode_steps(path: Path, classifier, repeat: int) -> tuple[dict[str, float],
     import soundfile
     import soxr
 
-    from genrelens import audio
+    from genrelens.analysis import audio
 
     sr, cap = classifier.settings.sample_rate, classifier.max_seconds
     row: dict[str, float] = {}
@@ -151,12 +151,7 @@ def feature_steps(samples: np.ndarray, classifier, repeat: int) -> tuple[dict[st
     """spectral_features and summary_features, each library call alone with the code's settings."""
     import librosa
 
-    from genrelens.pipeline import (
-        fit_to_segment,
-        slice_segments,
-        spectral_features,
-        summary_features,
-    )
+    from genrelens.analysis.pipeline import fit_to_segment, slice_segments, spectral_features, summary_features
 
     s = classifier.settings
     signal = fit_to_segment(samples, s)
@@ -218,7 +213,7 @@ def picture_steps(store, samples: np.ndarray, sr: int, repeat: int) -> dict[str,
     """One stored analysis: loading its signal, the numbers of each picture, each whole render."""
     import librosa
 
-    from genrelens import visualizations as v
+    from genrelens.web import pictures as v
 
     analysis_id = store.new_id()
     store.put(analysis_id, {}, samples)
@@ -242,7 +237,7 @@ def matplotlib_steps(repeat: int) -> dict[str, float]:
     """What one image costs in matplotlib alone (a 1025 x 1200 matrix, as the spectrogram), and cheaper ways."""
     import matplotlib.pyplot as plt
 
-    from genrelens import visualizations as v
+    from genrelens.web import pictures as v
 
     matrix = np.random.default_rng(0).standard_normal((1025, 1200)).astype(np.float32)
 
@@ -350,14 +345,14 @@ def start_to_health(env: dict) -> float:
 
 def cold_start(rounds: int, tmp: Path) -> None:
     section(f"Cold start: gunicorn start -> /healthz 200 with an empty numba cache, {rounds} rounds interleaved")
-    results: dict[str, list[float]] = {"no install warm-up (before)": [], "after `python -m genrelens.warm`": []}
+    results: dict[str, list[float]] = {"no install warm-up (before)": [], "after `python -m genrelens.analysis.warm`": []}
     for round_ in range(rounds):
         for label in results:
             cache = tmp / f"numba-{round_}-{len(results[label])}-{label[:5]}"
             cache.mkdir(parents=True)
             env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
             if label.startswith("after"):
-                done = subprocess.run([sys.executable, "-m", "genrelens.warm"], cwd=ROOT, env=env, capture_output=True,
+                done = subprocess.run([sys.executable, "-m", "genrelens.analysis.warm"], cwd=ROOT, env=env, capture_output=True,
                                       text=True, timeout=600, check=True)
                 print(f"  install step: {done.stdout.strip().splitlines()[-1]}")
             seconds = start_to_health(env)

@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genrelens.pipeline import GenreClassifier, extract_features  # noqa: E402
-from genrelens.timeline import smooth  # noqa: E402
+from genrelens.analysis.pipeline import GenreClassifier, extract_features  # noqa: E402
+from genrelens.analysis.timeline import smooth  # noqa: E402
 from training.dataset import default_split_dir, load_files  # noqa: E402
 
 

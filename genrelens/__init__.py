@@ -1,11 +1,15 @@
 """GenreLens: music genre classification.
 
-Modules, in the order one upload flows through them: ``audio`` (decode), ``musicnn_features``
-(musicnn's input patches), ``models`` (model cards and LiteRT/Keras predictors), ``heads`` (the
-linear genre and style heads on musicnn's outputs), ``electronic``
-(electronic styles and the guide's nearest genres), ``pipeline`` (segments -> models -> Analysis),
-``store`` (analyses in the database, ``db``), ``visualizations`` (pictures); ``cli`` is the batch command.
-Jobs: ``jobs`` (the book of record and the queues), ``worker`` (the embedded pool), ``celery_worker``
-(Celery workers); ``library`` is the library tagger, ``tags`` writes genres into files.
-Nothing here imports a top-level module.
+Rooms, each a sub-package; arrows point down, never back (``tests/test_imports.py`` keeps it so):
+
+- ``web``: the Flask app, its blueprints, the server layer, the pictures;
+- ``jobs``: the database, the analysis store, jobs, queues and workers;
+- ``library``: the library tagger and the genre tags it writes into files;
+- shared by those three: ``settings`` (every setting, from the environment), ``problems`` (a file's
+  fault as the API answers it), ``results_csv`` (the CSV of jobs and the tagger), ``threads``;
+- ``analysis``: decode -> segments -> models -> timeline -> the answer;
+- ``models``: the networks, heads and cards as the server runs them.
+
+``cli`` is the batch command behind ``music_genre_classifier.py``. Nothing here imports a top-level
+module (``app``, ``training``).
 """

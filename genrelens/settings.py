@@ -1,14 +1,14 @@
 """Every setting, from environment variables with sane defaults (documented in the README).
 
-The web app (``app.create_app``), the embedded worker pool (``python -m genrelens.worker``) and the
-Celery workers (``genrelens.celery_worker``) read the same settings, so one environment configures all.
+The web app (``app.create_app``), the embedded worker pool (``python -m genrelens.jobs.pool``) and the
+Celery workers (``genrelens.jobs.celery_worker``) read the same settings, so one environment configures all.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 
-from genrelens.pipeline import DEFAULT_MODEL_DIR
+from genrelens.models import DEFAULT_MODEL_DIR
 
 
 def settings_from_env(env: dict | None = None) -> dict:

@@ -11,7 +11,7 @@ from pydub import AudioSegment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genrelens.audio import ffmpeg_binary  # noqa: E402
+from genrelens.analysis.audio import ffmpeg_binary  # noqa: E402
 
 SR = 22050
 

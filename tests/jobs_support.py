@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import ROOT
-from genrelens.db import Database, job_files, uploads
+from genrelens.jobs.database import Database, job_files, uploads
 from genrelens.settings import worker_environment
 
 
@@ -62,7 +62,7 @@ def start_process(command: list[str], env: dict, log_path: Path) -> subprocess.P
 
 
 def start_embedded_pool(app, log_path: Path, workers: int = 1) -> subprocess.Popen:
-    return start_process([sys.executable, "-m", "genrelens.worker", "--workers", str(workers)], worker_env(app), log_path)
+    return start_process([sys.executable, "-m", "genrelens.jobs.pool", "--workers", str(workers)], worker_env(app), log_path)
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 60) -> None:

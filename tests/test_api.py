@@ -207,10 +207,11 @@ def test_every_response_carries_the_security_headers(client, song_mp3):
 
 
 def test_a_missing_genre_guide_is_a_json_404(tmp_path, monkeypatch):
-    import app as web
     from conftest import make_app
 
-    monkeypatch.setattr(web, "ROOT", tmp_path)  # no genres.json there
+    from genrelens.web import factory
+
+    monkeypatch.setattr(factory, "GENRES_FILE", tmp_path / "genres.json")  # no genres.json there
     error_of(make_app(tmp_path).test_client().get("/api/genres"), 404, "not_found")
 
 
@@ -346,10 +347,11 @@ def test_uploads_left_by_a_killed_worker_are_swept(tmp_path, song_mp3, monkeypat
     import os
     import time
 
-    import app as web
+    from app import create_app
+    from genrelens.web.blueprints import upload as web
 
     monkeypatch.setattr(web, "_last_sweep", [float("-inf")], raising=False)
-    client = web.create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")}).test_client()
+    client = create_app({"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "up")}).test_client()
     stale, in_flight, other = (tmp_path / "up" / name for name in ("upload-killed", "upload-in-flight", "notes.txt"))
     for path in (stale, in_flight, other):
         path.write_bytes(b"x")

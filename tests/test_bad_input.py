@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from genrelens.audio import ffmpeg_binary
+from genrelens.analysis.audio import ffmpeg_binary
 from conftest import chord, make_app, upload, write_audio
 
 
@@ -77,7 +77,7 @@ def test_three_hour_file_is_analysed_up_to_the_cap_and_says_so(client, three_hou
 def test_a_playlist_naming_files_on_the_server_is_refused(client, audio_dir, song_mp3):
     """An HLS playlist or a concat list is not audio but a pointer to other data: the ffmpeg 5.1
     command line decoded the server's own files that an uploaded playlist named (local file read)."""
-    from genrelens.audio import DecodeError, decode
+    from genrelens.analysis.audio import DecodeError, decode
 
     playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:20\n#EXTINF:20.0,\n{song_mp3}\n#EXT-X-ENDLIST\n"
     concat = f"ffconcat version 1.0\nfile {song_mp3}\n"
@@ -110,7 +110,7 @@ def test_cors_only_for_listed_origins(tmp_path):
 
 
 def test_decoding_runs_under_a_time_limit(audio_dir):
-    from genrelens.audio import DecodeError, decode
+    from genrelens.analysis.audio import DecodeError, decode
 
     path = write_audio(audio_dir / "slow.flac", chord(60, seed=9))
     with pytest.raises(DecodeError, match="longer than"):
@@ -121,7 +121,7 @@ def test_decoding_runs_under_a_time_limit(audio_dir):
 def test_a_damaged_file_is_decoded_as_far_as_it_goes_without_a_word_on_stderr(audio_dir, capfd):
     """FFmpeg runs inside the worker now: its complaints about a damaged file (thousands of lines for
     this one from the command line) must not flood the server's log."""
-    from genrelens.audio import decode
+    from genrelens.analysis.audio import decode
 
     data = bytearray(write_audio(audio_dir / "to-damage.mp3", chord(20, seed=12), bitrate="128k").read_bytes())
     rng = np.random.default_rng(3)
@@ -141,7 +141,7 @@ def test_a_missing_decoder_is_a_503_and_health_says_so(tmp_path, song_mp3, monke
     import sys
 
     from conftest import make_app
-    from genrelens import audio
+    from genrelens.analysis import audio
 
     client = make_app(tmp_path).test_client()
     monkeypatch.setitem(sys.modules, "av", None)  # what `import av` meets when the package is gone
@@ -163,7 +163,7 @@ def test_decoding_keeps_no_more_than_the_capped_pcm(three_hours):
     more than that: the Python-side peak stays within the capped PCM (60 s here) plus a little."""
     import tracemalloc
 
-    from genrelens.audio import decode
+    from genrelens.analysis.audio import decode
 
     tracemalloc.start()
     try:

@@ -1,6 +1,6 @@
 """The scale-out path for real: a Debian ``redis-server`` as the broker, a PostgreSQL server (Debian's,
 a cluster made for the test) as the database, two Celery worker nodes (``celery -A
-genrelens.celery_worker worker``, separate processes as on separate machines) and two stateless web
+genrelens.jobs.celery_worker worker``, separate processes as on separate machines) and two stateless web
 apps that share nothing but the broker and the database.
 
 Workers are killed with SIGKILL mid-file, one pool process and then a whole node, and every file
@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import chord, clicks, make_app, write_audio
-from genrelens.db import Database, analyses
+from genrelens.jobs.database import Database, analyses
 from jobs_support import (file_rows, start_process, stop, stored_uploads, submit, wait_for_job, wait_for_temp_file,
                           wait_until_running, worker_env)
 from test_live_server import free_port
@@ -85,7 +85,7 @@ class Nodes:
         self.app, self.tmp, self.processes = app, tmp, {}
 
     def start(self, name: str) -> None:
-        command = [sys.executable, "-m", "celery", "-A", "genrelens.celery_worker", "worker", "--hostname", f"{name}@%h",
+        command = [sys.executable, "-m", "celery", "-A", "genrelens.jobs.celery_worker", "worker", "--hostname", f"{name}@%h",
                    "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
         self.processes[name] = start_process(command, worker_env(self.app), self.tmp / f"{name}.log")
 

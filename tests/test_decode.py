@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SR, chord, upload, write_audio
-from genrelens.audio import DecodeError, decode, ffmpeg_binary, rms
+from genrelens.analysis.audio import DecodeError, decode, ffmpeg_binary, rms
 
 
 def ffmpeg(*args: str) -> None:

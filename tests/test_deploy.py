@@ -119,7 +119,7 @@ def test_dockerignore_leaves_out_what_the_server_never_reads():
                  ".pytest_cache/README.md", "tests/data/musicnn_reference.npz", "genrelens/__pycache__/audio.cpython-311.pyc",
                  "training/train.py", "bench/out/run.json"):
         assert excluded.matches(path), f"{path} would be sent to the Docker build"
-    for path in ("app.py", "gunicorn.conf.py", "genrelens/audio.py", "models/model_card.json",
+    for path in ("app.py", "gunicorn.conf.py", "genrelens/analysis/audio.py", "models/model_card.json",
                  "static/vendor/bootstrap/bootstrap.min.css", "templates/index.html", "requirements.txt"):
         assert not excluded.matches(path), f"{path} would be left out of the image"
 

@@ -6,7 +6,7 @@ import io
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from genrelens.audio import DecodeError, decode
+from genrelens.analysis.audio import DecodeError, decode
 from conftest import chord, write_audio
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,

@@ -1,6 +1,6 @@
 """Batch jobs on the embedded backend: the API, the real pool of worker processes, a real SQLite file.
 
-Each test's app has its own database; the pool (``python -m genrelens.worker``) is started by the test
+Each test's app has its own database; the pool (``python -m genrelens.jobs.pool``) is started by the test
 as gunicorn starts it for ``make run``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mutagen.id3 import ID3, TIT2
 from sqlalchemy import select
 
 from conftest import chord, clicks, make_app, noise, write_audio
-from genrelens.db import Database, analyses, results
+from genrelens.jobs.database import Database, analyses, results
 from genrelens.results_csv import COLUMNS
 from jobs_support import (file_rows, start_embedded_pool, stop, stored_uploads, submit, wait_for_job,
                           wait_for_temp_file, wait_until_running)
@@ -215,7 +215,7 @@ def test_an_empty_file_fails_alone_at_once(tmp_path, files):
 
 def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp_path, files):
     """A redelivered message whose first worker was only slow: both workers finish the same file."""
-    from genrelens.analyse import hear
+    from genrelens.jobs.analyse import hear
 
     app = make_app(tmp_path)
     book, store = app.extensions["genre"]["book"], app.extensions["genre"]["store"]

@@ -13,11 +13,12 @@ import av
 import pytest
 
 from conftest import ROOT, chord, clicks, piano, write_audio
-from genrelens.audio import ffmpeg_binary
-from genrelens.library import Fatal, Outcome, Tally, Track, plan, read_rows, record, tag_file, walk_audio
-from genrelens.library_remote import batches, multipart
+from genrelens.analysis.audio import ffmpeg_binary
+from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
+from genrelens.library.tagger import Tally, plan, read_rows, record, walk_audio
+from genrelens.library.remote import batches, multipart
 from genrelens.results_csv import COLUMNS, result_row, to_csv
-from genrelens.tags import display_name, read_genre
+from genrelens.library.file_tags import display_name, read_genre
 
 SUMMARY = re.compile(r"^(\d+) done, (\d+) skipped \(done before\), (\d+) failed in \d+m \d\ds \([\d.]+ files/min\)")
 

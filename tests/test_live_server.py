@@ -71,7 +71,7 @@ def server(tmp_path_factory):
 def job_pool_of(master: int) -> int | None:
     """The pid of the embedded job pool among the gunicorn master's children."""
     for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        if b"genrelens.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+        if b"genrelens.jobs.pool" in Path(f"/proc/{child}/cmdline").read_bytes():
             return int(child)
     return None
 

@@ -45,7 +45,7 @@ def streamed_webm(path, seconds: float):
 
 
 def test_a_recording_that_states_no_length_is_capped_when_it_reaches_the_cap(tmp_path, audio_dir):
-    from genrelens.audio import decode
+    from genrelens.analysis.audio import decode
 
     recording = streamed_webm(audio_dir / "recording.webm", 8.0)
     assert decode(str(recording), 22050, 3.0).capped

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, chord, clicks, four_on_the_floor, noise, piano, write_audio
-from genrelens import musicnn_features
-from genrelens.models import MusicnnNetwork
+from genrelens.analysis import musicnn_features
+from genrelens.models.musicnn import MSD_TAGS, MusicnnNetwork
 
 REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
 TOLERANCE = 1e-4
@@ -93,7 +93,7 @@ def test_level_normalisation_makes_a_quieter_copy_look_the_same():
 
 @pytest.fixture(scope="module")
 def classifier():
-    from genrelens.pipeline import GenreClassifier
+    from genrelens.analysis.pipeline import GenreClassifier
 
     return GenreClassifier(ROOT / "models")
 
@@ -211,7 +211,7 @@ def test_the_electronic_clips_codec_does_not_make_music_electronic(classifier, a
 
 def test_the_backend_named_is_the_one_that_answered(monkeypatch):
     """With the MFCC CNN on Keras, musicnn still runs on LiteRT: each answer names what ran it."""
-    from genrelens.pipeline import GenreClassifier
+    from genrelens.analysis.pipeline import GenreClassifier
 
     monkeypatch.setenv("GENRE_BACKEND", "keras")
     mixed = GenreClassifier(ROOT / "models")
@@ -223,7 +223,7 @@ def test_the_committed_cards_and_model_files_agree():
     """Genres, styles and shapes line up across the cards, the mapping, the LiteRT files and the heads."""
     import json
 
-    from genrelens.models import ModelCard, load_predictor
+    from genrelens.models.mfcc_cnn import ModelCard, load_predictor
 
     card = ModelCard.load(ROOT / "models")
     heads_card = json.loads((ROOT / "models" / "musicnn_card.json").read_text())
@@ -232,7 +232,7 @@ def test_the_committed_cards_and_model_files_agree():
     cnn = load_predictor(ROOT / "models", card, "tflite")
     segment = np.zeros((1, card.features["frames_per_segment"], card.features["n_features"]), np.float32)
     assert cnn.predict(segment).shape == (1, len(card.genres))
-    from genrelens.models import MusicnnModels
+    from genrelens.models.musicnn import MusicnnModels
 
     served = MusicnnModels.load(ROOT / "models", card.genres)
     assert served.head.pooled.weights.shape == (1506, 11) and served.head.tags.weights.shape == (50, 11)
@@ -246,10 +246,10 @@ def test_the_committed_cards_and_model_files_agree():
     for name in ("mfcc_cnn", "musicnn", "ensemble"):  # per-genre supports add up to the test tracks
         test = heads_card["metrics"][name]["test"]
         assert sum(g["support"] for g in test["per_genre"].values()) == test["tracks"]
-    from genrelens.student import OUTPUT_WIDTHS, StudentModel
+    from genrelens.models.student import OUTPUT_WIDTHS, StudentModel
 
     student = StudentModel.load(ROOT / "models", card.genres)
-    assert student.card.raw["tags"] == list(musicnn_features.MSD_TAGS)
+    assert student.card.raw["tags"] == list(MSD_TAGS)
     assert student.card.raw["styles"] == heads_card["styles"] and student.card.raw["genres"] == card.genres
     assert OUTPUT_WIDTHS["embedding"] == reference.projection.shape[1] and OUTPUT_WIDTHS["genres"] == len(card.genres)
     out = student.network.run(np.zeros((3, student.card.frames, student.card.n_mels), np.float32))
@@ -262,7 +262,7 @@ def test_without_litert_musicnn_is_off_and_the_mfcc_cnn_serves_on_keras(monkeypa
     """The README's fallback: no ai-edge-litert, no crash; the MFCC CNN answers through Keras."""
     import builtins
 
-    from genrelens.pipeline import GenreClassifier
+    from genrelens.analysis.pipeline import GenreClassifier
 
     real_import = builtins.__import__
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrelens.audio import ffmpeg_binary
+from genrelens.analysis.audio import ffmpeg_binary
 from conftest import chord, upload, write_audio
 
 SECONDS = 9.0

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrelens.audio import ffmpeg_binary
+from genrelens.analysis.audio import ffmpeg_binary
 
 try:
     from selenium import webdriver
@@ -272,9 +272,9 @@ def browser_errors(driver, expected: tuple[str, ...] = ()) -> list[str]:
 
 def server_store(analysis_dir: Path, ttl_s: float):
     """The store of a server started with ``ANALYSIS_DIR=analysis_dir`` (its database lives there)."""
-    from genrelens.db import Database
+    from genrelens.jobs.database import Database
     from genrelens.settings import database_url
-    from genrelens.store import AnalysisStore
+    from genrelens.jobs.store import AnalysisStore
 
     return AnalysisStore(Database(database_url({"ANALYSIS_DIR": str(analysis_dir)})), max_bytes=1 << 30, ttl_s=ttl_s)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrelens.audio import ffmpeg_binary
+from genrelens.analysis.audio import ffmpeg_binary
 from test_page import (
     _SKIP_REASON, assert_bars_match, browser_errors, chrome, get_json, make_music, serve_app, wait_for_result,
 )

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import SR, chord, upload, write_audio
-from genrelens.peaks import MAX_BINS, peaks
+from genrelens.analysis.peaks import MAX_BINS, peaks
 
 
 @pytest.fixture(scope="module")

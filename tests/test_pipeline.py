@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from genrelens.audio import decode
+from genrelens.analysis.audio import decode
 from conftest import ROOT, chord, write_audio
-from genrelens.models import ModelCard, load_predictor
-from genrelens.pipeline import AnalysisError, FeatureSettings, GenreClassifier, fit_to_segment, mfcc_segments
+from genrelens.models.mfcc_cnn import ModelCard, load_predictor
+from genrelens.analysis.pipeline import AnalysisError, FeatureSettings, GenreClassifier, fit_to_segment, mfcc_segments
 
 SETTINGS = FeatureSettings()
 
@@ -98,7 +98,7 @@ def test_the_stft_in_blocks_equals_one_stft_over_a_long_signal():
     """Past one 47-s block the blocked STFT must give exactly the frames of a single centred STFT."""
     import librosa
 
-    from genrelens.pipeline import STFT_BLOCK_FRAMES, _magnitude_blocks
+    from genrelens.analysis.pipeline import STFT_BLOCK_FRAMES, _magnitude_blocks
 
     signal = (chord(100.0) + 0.3 * np.random.default_rng(3).standard_normal(100 * 22050)).astype(np.float32)
     blocks = list(_magnitude_blocks(signal, SETTINGS))
@@ -119,7 +119,7 @@ def test_ffmpeg_binary_takes_the_setting_then_the_system_then_the_wheel(monkeypa
     """The ffmpeg command line that makes files for the tests and training/reencode.py (decoding needs none)."""
     import imageio_ffmpeg
 
-    from genrelens import audio
+    from genrelens.analysis import audio
 
     chosen = tmp_path / "my-ffmpeg"
     chosen.symlink_to(audio.ffmpeg_binary())

@@ -27,7 +27,7 @@ from test_live_server import free_port, multipart, procfile_command, read_respon
 
 BODY_TIMEOUT_S = 10
 HEADER_TIMEOUT_S = 10
-SERVER_ENV = {  # the server layer's settings (genrelens/serving.py), small enough to see them act
+SERVER_ENV = {  # the server layer's settings (genrelens/web/serving.py), small enough to see them act
     "BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     "HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
     "ANALYSIS_SLOTS": "1",

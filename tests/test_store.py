@@ -8,8 +8,8 @@ import time
 import numpy as np
 from sqlalchemy import func, select, update
 
-from genrelens.db import Database, analyses, pictures, results, signals
-from genrelens.store import AnalysisStore
+from genrelens.jobs.database import Database, analyses, pictures, results, signals
+from genrelens.jobs.store import AnalysisStore
 
 
 def signal(seconds: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Writing the genre into a file's own tags (genrelens.tags): the tag reads back, the audio stays the same."""
+"""Writing the genre into a file's own tags (genrelens.library.file_tags): the tag reads back, the audio stays the same."""
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +9,9 @@ import mutagen
 import pytest
 
 from conftest import ROOT, chord, write_audio
-from genrelens.audio import ffmpeg_binary
-from genrelens.models import ModelCard
-from genrelens.tags import TagsUnsupported, display_name, display_names, read_genre, write_genre
+from genrelens.analysis.audio import ffmpeg_binary
+from genrelens.models.mfcc_cnn import ModelCard
+from genrelens.library.file_tags import TagsUnsupported, display_name, display_names, read_genre, write_genre
 
 # extension -> ffmpeg's output options; every file starts with a title and a genre of its own
 FORMATS = {

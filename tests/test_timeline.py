@@ -1,9 +1,9 @@
-"""The timeline's smoothing (genrelens.timeline): steady music stays one genre, a real change stays put."""
+"""The timeline's smoothing (genrelens.analysis.timeline): steady music stays one genre, a real change stays put."""
 from __future__ import annotations
 
 import numpy as np
 
-from genrelens.timeline import DEFAULT_SWITCH_COST, smooth
+from genrelens.analysis.timeline import DEFAULT_SWITCH_COST, smooth
 
 
 def answers(rows: list[list[float]]) -> np.ndarray:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, chord, clicks, four_on_the_floor, make_app, noise, pad, upload, write_audio
-from genrelens.models import ModelCard, load_predictor
-from genrelens.pipeline import FeatureSettings
+from genrelens.models.mfcc_cnn import ModelCard, load_predictor
+from genrelens.analysis.pipeline import FeatureSettings
 from training import feature_cache
 from training.dataset import load_files, scan
 
@@ -116,7 +116,7 @@ def test_the_tracks_fitted_on_are_also_heard_in_the_electronic_clips_codec(train
                     for p in (trained / "reencoded").rglob("*.mp3"))
     fitted = sorted(f"{f.genre}/{f.path.stem}.mp3" for f in scan(dataset) if f.split != "test")
     assert copies == fitted and 0 < len(fitted) < len(scan(dataset))
-    from genrelens.audio import decode
+    from genrelens.analysis.audio import decode
 
     whole = next(name for name in fitted if "excerpt" not in name)  # a 6.5-s clip
     copy_path = trained / "reencoded" / "ishkur_mp3" / whole

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import SR, chord, clicks
-from genrelens.visualizations import DPI, FIGSIZE, KINDS, render
+from genrelens.web.pictures import DPI, FIGSIZE, KINDS, render
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -46,7 +46,7 @@ def test_the_time_resolution_is_bounded_however_long_the_signal():
     """About MAX_COLUMNS STFT frames for a 10-minute song, the plain 512 hop for a short clip."""
     import numpy as np
 
-    from genrelens.visualizations import MAX_COLUMNS, _stft_hop
+    from genrelens.web.pictures import MAX_COLUMNS, _stft_hop
 
     ten_minutes = np.zeros(600 * SR, np.float32)
     assert 1 + len(ten_minutes) // _stft_hop(ten_minutes) <= MAX_COLUMNS + 1

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.models import MUSICNN_FILE, MusicnnNetwork
+from genrelens.models.musicnn import MUSICNN_FILE, MusicnnNetwork
 from training.musicnn import build_musicnn, load_checkpoint_weights
 
 ROOT = Path(__file__).resolve().parent.parent

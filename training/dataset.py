@@ -12,28 +12,16 @@ import hashlib
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+
+from training.files import AudioFile
 
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = {".mp3", ".wav", ".au", ".flac", ".ogg", ".opus", ".m4a"}
 SPLITS = ("train", "valid", "test")
 _TRACK_ID = re.compile(r"^([^.]+\.\d+)")
-
-
-@dataclass(frozen=True)
-class AudioFile:
-    path: Path
-    genre: str  # the label the genre model learns ("" for a clip kept out of the genre model)
-    track: str
-    split: str
-    source: str = "gtzan"
-    style: str = ""  # electronic clips: one of the 7 top-level styles (training.ishkur)
-    subgenre: str = ""  # electronic clips: the guide's genre key
-    artist: str = ""  # electronic clips: the reference track, as the guide names it
-    title: str = ""
-    year: str = ""
 
 
 def track_id(filename: str) -> str:

@@ -1,4 +1,4 @@
-"""Distil musicnn + its heads into the student that answers every segment (``genrelens.student``).
+"""Distil musicnn + its heads into the student that answers every segment (``genrelens.models.student``).
 
     python -m training.distill --data-dir ../shared/data/gtzan --electronic-dir ../shared/data/ishkur
 
@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.models import MUSICNN_CARD_FILE, MUSICNN_FILE, ModelCard
-from genrelens.musicnn_features import MSD_TAGS
-from genrelens.pipeline import FeatureSettings
-from genrelens.student import OUTPUT_WIDTHS, STUDENT_CARD_FILE, STUDENT_FILE, StudentNetwork
+from genrelens.models.musicnn import MUSICNN_CARD_FILE, MUSICNN_FILE
+from genrelens.models.mfcc_cnn import ModelCard
+from genrelens.models.musicnn import MSD_TAGS
+from genrelens.analysis.pipeline import FeatureSettings
+from genrelens.models.student import OUTPUT_WIDTHS, STUDENT_CARD_FILE, STUDENT_FILE, StudentNetwork
 from training import ishkur
 from training.distill_corpus import Item, Teacher, load_items
 from training.distill_data import load_crops
-from training.evaluate import Predictions, collect, score
+from training.predictions import Predictions, collect, score
 from training.musicnn_head import electronic_figures, gtzan_only
 
 log = logging.getLogger(__name__)

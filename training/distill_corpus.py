@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.electronic import ElectronicReference
-from genrelens.heads import HEADS_FILE, GenreHead, load_heads
-from genrelens.pipeline import FeatureSettings
+from genrelens.models.electronic import ElectronicReference
+from genrelens.models.heads import HEADS_FILE, GenreHead, load_heads
+from genrelens.analysis.pipeline import FeatureSettings
 from training import ishkur
-from training.dataset import AudioFile, default_split_dir, load_files, with_codec_copies
+from training.dataset import default_split_dir, load_files, with_codec_copies
+from training.files import AudioFile
 from training.distill_data import Pieces, load_pieces
 
 

@@ -1,8 +1,8 @@
 """Distillation material per file: the student's input and musicnn's outputs for the same 3-s pieces.
 
-Two kinds of piece per file, each a row with the student's input (``genrelens.student.student_input``
+Two kinds of piece per file, each a row with the student's input (``genrelens.models.student.student_input``
 of the pipeline's mel spectrogram, sliced like the server slices it) and musicnn's ``tags`` and ``pooled`` outputs for the
-very same audio (``genrelens.musicnn_features.patch``, levelled like the server levels it):
+very same audio (``genrelens.analysis.musicnn_features.patch``, levelled like the server levels it):
 
 - ``grid``: the audible segments as the server cuts them (every 3 s from the start);
 - ``pseudo``: looped 2-3 s excerpts of longer files, like the short excerpts some genres come as;
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens import musicnn_features
-from genrelens.audio import decode, rms
-from genrelens.pipeline import AnalysisError, FeatureSettings, extract_features, fit_to_segment
-from genrelens.student import student_input
+from genrelens.analysis import musicnn_features
+from genrelens.analysis.audio import decode, rms
+from genrelens.analysis.pipeline import AnalysisError, FeatureSettings, extract_features, fit_to_segment
+from genrelens.models.student import student_input
 from training.feature_cache import MAX_TRAINING_CLIP_S, _compute_all, random_excerpt
 from training.musicnn_embeddings import _entry as embedding_entry
 from training.musicnn_embeddings import load_embeddings
@@ -126,7 +126,7 @@ _network = None  # one LiteRT interpreter per worker process
 def _network_for(model_path: str):
     global _network
     if _network is None:
-        from genrelens.models import MusicnnNetwork
+        from genrelens.models.musicnn import MusicnnNetwork
 
         _network = MusicnnNetwork(Path(model_path))
     return _network

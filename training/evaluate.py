@@ -12,87 +12,20 @@ import argparse
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genrelens.models import CARD_FILE, MUSICNN_CARD_FILE, ModelCard, load_predictor
-from genrelens.pipeline import FeatureSettings
-from training.dataset import AudioFile, default_split_dir, load_files
+from genrelens.analysis.pipeline import FeatureSettings
+from genrelens.models.mfcc_cnn import CARD_FILE, ModelCard, load_predictor
+from genrelens.models.musicnn import MUSICNN_CARD_FILE
+from training.dataset import default_split_dir, load_files
 from training.feature_cache import load_segments
+from training.files import AudioFile
+from training.predictions import Predictions, collect, predict, score
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Predictions:
-    genres: list[str]
-    tracks: list[str]
-    track_true: np.ndarray  # (n_tracks,)
-    track_prob: np.ndarray  # (n_tracks, n_genres)
-    segment_true: np.ndarray  # (n_segments,)
-    segment_prob: np.ndarray  # (n_segments, n_genres)
-
-
-def predict(predictor, genres: list[str], files: list[AudioFile], segments: list[np.ndarray]) -> Predictions:
-    """Run ``predictor`` (the MFCC CNN) over each file's MFCC segments."""
-    return collect(genres, files, [
-        np.concatenate([predictor.predict(segs[i : i + 256]) for i in range(0, len(segs), 256)]) if len(segs) else segs
-        for segs in segments])
-
-
-def collect(genres: list[str], files: list[AudioFile], probabilities: list[np.ndarray]) -> Predictions:
-    """Segment and track predictions from each file's per-segment probabilities (files may share a track)."""
-    index = {g: i for i, g in enumerate(genres)}
-    by_track: dict[str, list[np.ndarray]] = defaultdict(list)
-    genre_of: dict[str, str] = {}
-    segment_true, segment_prob = [], []
-    for file, probs in zip(files, probabilities):
-        if len(probs) == 0:
-            continue
-        by_track[file.track].append(probs)
-        genre_of[file.track] = file.genre
-        segment_prob.append(probs)
-        segment_true.extend([index[file.genre]] * len(probs))
-    tracks = sorted(by_track)
-    return Predictions(
-        genres=genres,
-        tracks=tracks,
-        track_true=np.array([index[genre_of[t]] for t in tracks]),
-        track_prob=np.stack([np.concatenate(by_track[t]).mean(axis=0) for t in tracks]),
-        segment_true=np.array(segment_true),
-        segment_prob=np.concatenate(segment_prob),
-    )
-
-
-def score(pred: Predictions) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
-
-    labels = list(range(len(pred.genres)))
-    track_hat = pred.track_prob.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        pred.track_true, track_hat, labels=labels, zero_division=0
-    )
-    present = support > 0
-    return {
-        "tracks": int(len(pred.tracks)),
-        "segments": int(len(pred.segment_true)),
-        "track_accuracy": round(float(accuracy_score(pred.track_true, track_hat)), 4),
-        "segment_accuracy": round(float(accuracy_score(pred.segment_true, pred.segment_prob.argmax(axis=1))), 4),
-        # macro-F1 over the genres this split holds (a genre with no test track has no F1)
-        "macro_f1": round(float(f1_score(pred.track_true, track_hat, labels=np.flatnonzero(present), average="macro", zero_division=0)), 4),
-        "per_genre": {
-            genre: {
-                "precision": round(float(precision[i]), 4),
-                "recall": round(float(recall[i]), 4),
-                "f1": round(float(f1[i]), 4),
-                "support": int(support[i]),
-            }
-            for i, genre in enumerate(pred.genres)
-        },
-    }
 
 
 def evaluate(
@@ -157,7 +90,7 @@ def rescore_served_musicnn(model_dir: Path, files: list[AudioFile], settings: Fe
     A check that what ships is what was scored: ``training.musicnn_head`` scores its heads in memory
     before writing them (as float32) into ``musicnn_heads.npz``.
     """
-    from genrelens.models import MUSICNN_FILE, MusicnnModels
+    from genrelens.models.musicnn import MUSICNN_FILE, MusicnnModels
     from training.musicnn_embeddings import load_embeddings
 
     card = ModelCard.load(model_dir)

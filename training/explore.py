@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.audio import decode
+from genrelens.analysis.audio import decode
 from training.dataset import default_split_dir, scan
 
 log = logging.getLogger(__name__)

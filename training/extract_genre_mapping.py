@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genrelens.models import ModelCard
+from genrelens.models.mfcc_cnn import ModelCard
 
 ROOT = Path(__file__).resolve().parent.parent
 

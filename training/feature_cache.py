@@ -14,13 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.audio import decode
-from genrelens.pipeline import (
-    AnalysisError,
-    FeatureSettings,
-    extract_features,
-    mfcc_segments,
-)
+from genrelens.analysis.audio import decode
+from genrelens.analysis.pipeline import AnalysisError, FeatureSettings, extract_features, mfcc_segments
 
 log = logging.getLogger(__name__)
 

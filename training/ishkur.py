@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from training.dataset import AudioFile
+from training.files import AudioFile
 
 STYLES = ("Trance", "House", "Breakbeat", "Downtempo", "Techno", "Jungle", "Hardcore")
 

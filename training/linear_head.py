@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from genrelens.heads import LinearHead, log_softmax, softmax
+from genrelens.models.heads import LinearHead, log_softmax, softmax
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None = None,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens import musicnn_features
-from genrelens.audio import decode
-from genrelens.pipeline import AnalysisError, FeatureSettings, extract_features, fit_to_segment
+from genrelens.analysis import musicnn_features
+from genrelens.analysis.audio import decode
+from genrelens.analysis.pipeline import AnalysisError, FeatureSettings, extract_features, fit_to_segment
 from training.feature_cache import MAX_TRAINING_CLIP_S, _compute_all, random_excerpt
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Embeddings:
 def _network_for(model_path: str):
     global _network
     if _network is None:
-        from genrelens.models import MusicnnNetwork
+        from genrelens.models.musicnn import MusicnnNetwork
 
         _network = MusicnnNetwork(Path(model_path))
     return _network

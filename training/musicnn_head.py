@@ -8,7 +8,7 @@ from a second source) and, for fitting only, every GTZAN file re-encoded exactly
 clips (so the codec says nothing about the genre). One row per audible 3-s segment, plus simulated
 looped 2-3 s excerpts.
 
-The genre decision (``genrelens.heads.GenreHead``) mixes a head on musicnn's pooled features with a
+The genre decision (``genrelens.models.heads.GenreHead``) mixes a head on musicnn's pooled features with a
 head on its 50 tag log-odds that is pulled toward ``TAG_MAP`` (what the tags mean, written by hand).
 ``tag_share`` is chosen on VALID and on cross-source checks, all with heads fitted on TRAIN:
 
@@ -36,14 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.electronic import ElectronicReference
-from genrelens.heads import HEADS_FILE, GenreHead, LinearHead, ensemble_average, save_heads, tag_log_odds
-from genrelens.models import MUSICNN_CARD_FILE, MUSICNN_FILE, ModelCard, load_predictor
-from genrelens.musicnn_features import MSD_TAGS
-from genrelens.pipeline import FeatureSettings
+from genrelens.models.electronic import ElectronicReference
+from genrelens.models.heads import HEADS_FILE, GenreHead, LinearHead, ensemble_average, save_heads, tag_log_odds
+from genrelens.models.musicnn import MUSICNN_CARD_FILE, MUSICNN_FILE
+from genrelens.models.mfcc_cnn import ModelCard, load_predictor
+from genrelens.models.musicnn import MSD_TAGS
+from genrelens.analysis.pipeline import FeatureSettings
 from training import ishkur
-from training.dataset import CODEC_COPY, AudioFile, default_split_dir, load_files, with_codec_copies
-from training.evaluate import Predictions, collect, score
+from training.dataset import CODEC_COPY, default_split_dir, load_files, with_codec_copies
+from training.files import AudioFile
+from training.predictions import Predictions, collect, score
 from training.feature_cache import load_segments
 from training.linear_head import balanced_weights, fit_linear
 from training.musicnn_embeddings import Embeddings, load_embeddings

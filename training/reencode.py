@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from genrelens.audio import ffmpeg_binary
+from genrelens.analysis.audio import ffmpeg_binary
 
 # ffmpeg output options and file suffix of each variant
 VARIANTS: dict[str, tuple[list[str], str]] = {

@@ -1,6 +1,6 @@
 """Robustness of the served models: does a TEST track keep its top genre when its audio is re-encoded?
 
-Variants (``training.reencode``, then decoded with ``genrelens.audio.decode`` exactly as an upload is):
+Variants (``training.reencode``, then decoded with ``genrelens.analysis.audio.decode`` exactly as an upload is):
 64 kbit/s MP3, a -12 dB gain change, and 44.1 kHz stereo input. For each, the share of test tracks
 whose top genre is the same as for the original files, and the track accuracy under the variant.
 """
@@ -11,8 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from training.dataset import AudioFile
-from training.evaluate import Predictions
+from training.files import AudioFile
+from training.predictions import Predictions
 from training.reencode import variant_files as copies_of
 
 log = logging.getLogger(__name__)

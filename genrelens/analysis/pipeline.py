@@ -2,16 +2,16 @@
 
 Four models can answer, each on every audible segment:
 
-- ``student``: a small CNN distilled from musicnn and its heads (``genrelens.student``),
+- ``student``: a small CNN distilled from musicnn and its heads (``genrelens.models.student``),
   ~1 ms a segment on the mel spectrogram the pipeline computes anyway;
 - ``musicnn`` (the default, the cards' choice): the pretrained musicnn with its linear heads
-  (``genrelens.heads``), ~24 ms a segment;
+  (``genrelens.models.heads``), ~24 ms a segment;
 - ``mfcc_cnn``: the design card's CNN on MFCC segments;
 - ``ensemble``: musicnn's and the MFCC CNN's answers averaged segment by segment.
 
 The tags and the electronic details come from musicnn for ``musicnn`` and ``ensemble``, else from the
 student. The timeline is the most likely genre path through the segments' answers
-(``genrelens.timeline``).
+(``genrelens.analysis.timeline``).
 
 The feature functions here are the only ones: training (``training/``) imports them, so the
 model is always fed exactly what it was trained on. Their settings travel with the model in
@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens import musicnn_features, timeline
-from genrelens.audio import DecodedAudio, decode, loop_to, rms
-from genrelens.heads import ensemble_average
-from genrelens.models import ModelCard, MusicnnModels, load_predictor
-from genrelens.musicnn_features import MSD_TAGS
-from genrelens.student import StudentModel, student_input
+from genrelens.analysis import musicnn_features, timeline
+from genrelens.analysis.audio import DecodedAudio, decode, loop_to, rms
+from genrelens.models import DEFAULT_MODEL_DIR
+from genrelens.models.heads import ensemble_average
+from genrelens.models.mfcc_cnn import ModelCard, load_predictor
+from genrelens.models.musicnn import MSD_TAGS, MusicnnModels
+from genrelens.models.student import StudentModel, student_input
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MAX_ANALYSIS_SECONDS = 600.0
 TEMPO_WINDOW_S = 60.0
 MODEL_NAMES = ("student", "musicnn", "mfcc_cnn", "ensemble")
@@ -241,7 +241,7 @@ class Analysis:
     genres: list[dict]
     segments: list[dict]
     tags: list[dict]  # the 50 MSD style tags, strongest first (empty when musicnn is off)
-    electronic: dict | None  # styles and nearest guide genres (genrelens.electronic); None when musicnn is off
+    electronic: dict | None  # styles and nearest guide genres (genrelens.models.electronic); None when musicnn is off
     features: dict
     model: dict
     timing_ms: dict = field(default_factory=dict)

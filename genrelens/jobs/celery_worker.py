@@ -1,10 +1,10 @@
 """Celery workers for jobs, on any number of machines that reach the broker and the database:
 
-    BROKER_URL=redis://host:6379/0 DATABASE_URL=postgresql://... celery -A genrelens.celery_worker worker
+    BROKER_URL=redis://host:6379/0 DATABASE_URL=postgresql://... celery -A genrelens.jobs.celery_worker worker
 
 The worker's parent process loads the models once and frees the LiteRT interpreters before Celery forks
 its pool; each pool process warms its own copy and then analyses one file per task
-(``genrelens.worker.analyse_claim``). ``--concurrency`` defaults to the machine's cores.
+(``genrelens.jobs.pool.analyse_claim``). ``--concurrency`` defaults to the machine's cores.
 """
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ one_math_thread()  # before numpy is imported (genrelens/threads.py)
 
 from celery.signals import worker_init, worker_process_init  # noqa: E402
 
-from genrelens.celery_app import make_celery  # noqa: E402
-from genrelens.jobs import CELERY_TASK  # noqa: E402
+from genrelens.jobs.celery_app import make_celery  # noqa: E402
+from genrelens.jobs.pool import WorkerContext, analyse_claim, sweep_orphan_job_files, worker_name  # noqa: E402
+from genrelens.jobs.queues import CELERY_TASK  # noqa: E402
 from genrelens.settings import settings_from_env  # noqa: E402
-from genrelens.worker import WorkerContext, analyse_claim, sweep_orphan_job_files, worker_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 settings = settings_from_env()
 if not settings["BROKER_URL"]:
-    raise SystemExit("genrelens.celery_worker: set BROKER_URL (e.g. redis://localhost:6379/0) to run Celery workers")
+    raise SystemExit("genrelens.jobs.celery_worker: set BROKER_URL (e.g. redis://localhost:6379/0) to run Celery workers")
 celery = make_celery(settings["BROKER_URL"], settings["JOB_VISIBILITY_TIMEOUT_S"])
 celery.conf.worker_proc_alive_timeout = 120  # a pool process warms the models before it says it is up
 

@@ -14,13 +14,13 @@
   were. The CSV is rewritten once at the start (a temporary file moved into place), then each file's
   row is appended and flushed as it finishes: a run killed at any moment keeps every finished row.
 - **--write-tags**: the top genre's name from the genre guide goes into the file's own genre tag
-  (``genrelens.tags``) when the file is classified; files done in an earlier run are not touched.
+  (``genrelens.library.file_tags``) when the file is classified; files done in an earlier run are not touched.
   A format without a genre tag we can write is a warning (logged, counted in the summary), not a failure.
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
   not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C.
 
-Files are classified by ``genrelens.library_local`` (a pool of ``--workers`` processes here) or by
-``genrelens.library_remote`` (``--server``: a GenreLens service's job queue). ``analysis_id`` is empty
+Files are classified by ``genrelens.library.local`` (a pool of ``--workers`` processes here) or by
+``genrelens.library.remote`` (``--server``: a GenreLens service's job queue). ``analysis_id`` is empty
 locally (nothing is stored) and the server's id with ``--server``.
 """
 from __future__ import annotations
@@ -36,37 +36,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from genrelens.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, DEFAULT_MODEL_DIR, MODEL_NAMES
-from genrelens.results_csv import COLUMNS, result_row, to_csv
+from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
+from genrelens.library.outcomes import Fatal, Outcome, Track
+from genrelens.models import DEFAULT_MODEL_DIR
+from genrelens.results_csv import COLUMNS, to_csv
 
 log = logging.getLogger("genrelens.library")
 
 AUDIO_EXTENSIONS = frozenset(
     ".mp3 .mp2 .flac .ogg .oga .opus .spx .m4a .m4b .mp4 .aac .wav .wave .aif .aiff .aifc .wma .asf .webm .mka "
     ".ape .wv .mpc .tta .ac3 .eac3 .dts .amr .3gp .caf .au .snd .dsf .dff".split())
-
-
-class Fatal(Exception):
-    """The run cannot start or go on (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class Track:
-    path: str  # where to read it
-    name: str  # the CSV's filename
-
-
-@dataclass
-class Outcome:
-    track: Track
-    genres: list[dict] | None = None  # the top three, strongest first
-    analysis_id: str | None = None
-    error: dict | None = None  # {"code", "message"}
-    tag_note: str | None = None  # with --write-tags: why the genre was not written into the file
-
-    def row(self) -> dict:
-        status = "failed" if self.error else "done"
-        return result_row(self.track.name, status, self.genres, self.analysis_id, self.error)
 
 
 # ---- which files ----
@@ -147,19 +126,6 @@ def plan(tracks: list[Track], out: str) -> tuple[list[Track], int]:
     return todo, len(tracks) - len(todo)
 
 
-def tag_file(outcome: Outcome) -> None:
-    """Write the top genre's name into the file's genre tag; a problem becomes ``tag_note``."""
-    from genrelens.tags import TagsFailed, TagsUnsupported, display_name, write_genre
-
-    if not outcome.genres:
-        outcome.tag_note = "no genre came back for it"
-        return
-    try:
-        write_genre(outcome.track.path, display_name(outcome.genres[0]["genre"]))
-    except (TagsUnsupported, TagsFailed) as exc:
-        outcome.tag_note = str(exc)
-
-
 # ---- the run ----
 
 @dataclass
@@ -227,11 +193,11 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
     if not todo:
         return
     if args.server:
-        from genrelens.library_remote import remote_outcomes
+        from genrelens.library.remote import remote_outcomes
 
         outcomes = remote_outcomes(args.server, todo, args.model, args.batch_mb, args.batch_files, args.write_tags)
     else:
-        from genrelens.library_local import local_outcomes
+        from genrelens.library.local import local_outcomes
 
         outcomes = local_outcomes(todo, args.workers, args.model_dir, args.max_seconds, args.model, args.write_tags)
     bar = tqdm(total=len(todo), unit="file", desc="classifying", file=sys.stderr, disable=args.quiet)
@@ -262,6 +228,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run the importable copy (genrelens.library), not this __main__ one: the other modules and the
     # worker processes import that one, and its Fatal and Outcome must be the ones main() knows.
-    from genrelens.library import main as _main
+    from genrelens.library.tagger import main as _main
 
     sys.exit(_main())

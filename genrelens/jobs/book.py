@@ -1,13 +1,6 @@
-"""Batch jobs: the book of record in the database, and the queue that carries their files to workers.
-
-The database holds every job, the state of each of its files and, until a worker has analysed it,
-the file itself, so any web node can answer for any job and a restart loses nothing. The queue only
-says "file 42 is waiting". Two queues, one interface (``submit``):
-
-- ``EmbeddedQueue`` (default): nothing to send. The local pool (``python -m genrelens.worker``)
-  claims waiting files from the database itself.
-- ``CeleryQueue`` (``BROKER_URL=redis://...``): one Celery task per file, acknowledged late, so a
-  worker killed mid-file leaves its message to another worker (``genrelens.celery_worker``).
+"""The book of record: every job, the state of each of its files and, until a worker has analysed it,
+the file itself, in the database, so any web node can answer for any job and a restart loses nothing.
+The queue (``genrelens.jobs.queues``) only says "file 42 is waiting".
 
 A file is ``queued``, ``running``, then ``done`` or ``failed``. Whoever finishes a running file first
 records its result; a second finisher (a redelivered message whose first worker was only slow)
@@ -22,23 +15,18 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, insert, select, update
 
-from genrelens.analyse import Heard
-from genrelens.db import Database, job_files, jobs, uploads
+from genrelens.jobs.analyse import Heard
+from genrelens.jobs.database import Database, job_files, jobs, uploads
+from genrelens.jobs.store import AnalysisStore, valid_id
 from genrelens.results_csv import result_row
-from genrelens.store import AnalysisStore, valid_id
 
 ACTIVE = ("queued", "running")
 MAX_ATTEMPTS = 3  # a file that took down its worker this often is given up, not retried for ever
-CELERY_TASK = "genrelens.analyse_job_file"
 
 
 class QueueFull(Exception):
     def __init__(self, waiting: int, limit: int):
         super().__init__(f"The job queue is full ({waiting} files waiting, at most {limit}); try again later.")
-
-
-class QueueUnavailable(Exception):
-    """The broker could not take the job."""
 
 
 @dataclass(frozen=True)
@@ -204,26 +192,3 @@ def _file_entry(row) -> dict:
 def csv_rows(view: dict) -> list[dict]:
     """The job's files as rows of ``genrelens.results_csv``."""
     return [result_row(f["filename"], f["status"], f["genres"], f["analysis_id"], f["error"]) for f in view["files"]]
-
-
-class EmbeddedQueue:
-    """The local pool polls the database: nothing to send."""
-
-    name = "embedded"
-
-    def submit(self, file_ids: list[int]) -> None:
-        pass
-
-
-class CeleryQueue:
-    name = "celery"
-
-    def __init__(self, celery_app):
-        self.celery = celery_app
-
-    def submit(self, file_ids: list[int]) -> None:
-        try:
-            for file_id in file_ids:
-                self.celery.send_task(CELERY_TASK, args=[file_id])
-        except Exception as exc:  # kombu's OperationalError and friends: the broker is down or refused
-            raise QueueUnavailable(str(exc)) from exc

@@ -3,7 +3,7 @@
 Both come with the genre decision at next to no cost per upload, from musicnn's pooled features
 (or, from the distilled student, its own estimate of the two quantities below, per segment):
 
-- ``styles``: a linear head (``genrelens.heads``) on musicnn's pooled features, averaged over the
+- ``styles``: a linear head (``genrelens.models.heads``) on musicnn's pooled features, averaged over the
   segments: Trance, House, Breakbeat, Downtempo, Techno, Jungle, Hardcore, summing to 1;
 - ``nearest``: the guide's genres whose reference clips are closest to the upload: the cosine
   similarity of the upload's mean pooled features, standardised and projected (PCA), to each
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.heads import LinearHead
+from genrelens.models.heads import LinearHead
 
 REFERENCE_VECTORS_FILE = "electronic_reference.npz"
 REFERENCE_FACTS_FILE = "electronic_reference.json"

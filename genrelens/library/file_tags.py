@@ -24,13 +24,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import mutagen
+from mutagen._vorbis import VCommentDict
 from mutagen.apev2 import APEv2
 from mutagen.asf import ASFTags
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4Tags
-from mutagen._vorbis import VCommentDict
 
-GENRES_JSON = Path(__file__).resolve().parent.parent / "genres.json"
+GENRES_JSON = Path(__file__).resolve().parents[2] / "genres.json"
 
 
 class TagsUnsupported(Exception):

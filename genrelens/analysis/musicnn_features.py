@@ -12,10 +12,9 @@ bins; we keep float32.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from genrelens.audio import loop_to, rms
+from genrelens.analysis.audio import loop_to, rms
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -24,16 +23,6 @@ N_MELS = 96
 PATCH_FRAMES = 187
 SEGMENT_SECONDS = 3.0  # 48,000 samples at 16 kHz: 188 frames, of which the patch takes 187
 MAX_GAIN = 10 ** (24 / 20)
-
-# The 50 Million Song Dataset tags in the network's output order (musicnn/configuration.py).
-MSD_TAGS = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-    "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
-)
 
 
 def patch(samples: np.ndarray, sample_rate: int, start_s: float, level_dbfs: float | None = None) -> np.ndarray:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genrelens.pipeline import GenreClassifier, audio_hash
-from genrelens.store import AnalysisStore
+from genrelens.analysis.pipeline import GenreClassifier, audio_hash
+from genrelens.jobs.store import AnalysisStore
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The Celery application, for both ends: the web app sends one task per job file, the workers
-(``genrelens.celery_worker``) run them.
+(``genrelens.jobs.celery_worker``) run them.
 
 Late acknowledgement: a task's message is acknowledged when the file's result is recorded, not when a
 worker takes it. A worker process killed mid-file gives its message back (``task_reject_on_worker_lost``);

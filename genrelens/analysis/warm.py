@@ -1,6 +1,6 @@
 """Warm numba's on-disk cache of librosa's compiled code at install time, so a first start takes seconds.
 
-    python -m genrelens.warm          # `make run` and `make test` run it once, after installing the venv
+    python -m genrelens.analysis.warm          # `make run` and `make test` run it once, after installing the venv
 
 librosa compiles its numba kernels when its modules are imported (and a few on their first call) and
 keeps the machine code in a cache: ``librosa/**/__pycache__/*.nbi, *.nbc`` next to its sources, or
@@ -50,7 +50,7 @@ def cache_problem() -> str | None:
 
     if not os.access(Path(librosa.__file__).parent, os.W_OK):
         return (f"librosa's folder {Path(librosa.__file__).parent} is not writable: set NUMBA_CACHE_DIR to a "
-                "writable, lasting folder (the same at install and at run time) and run `python -m genrelens.warm`")
+                "writable, lasting folder (the same at install and at run time) and run `python -m genrelens.analysis.warm`")
     return None
 
 
@@ -64,7 +64,7 @@ def warm_up(classifier) -> float:
     server_log.info("warm in %.1f s", seconds)
     if seconds > SLOW_WARM_UP_S:
         server_log.warning("the warm-up took %.0f s: numba compiled librosa's code instead of loading it from its "
-                           "cache; %s", seconds, cache_problem() or "`python -m genrelens.warm` at install time "
+                           "cache; %s", seconds, cache_problem() or "`python -m genrelens.analysis.warm` at install time "
                            "(the Makefile runs it) makes the next start take seconds")
     return seconds
 
@@ -73,7 +73,7 @@ def main() -> int:
     print("genrelens: warming numba's cache of librosa's compiled code (the first time takes up to a minute) ...",
           flush=True)
     started = time.perf_counter()
-    from genrelens.pipeline import GenreClassifier
+    from genrelens.analysis.pipeline import GenreClassifier
 
     imported = time.perf_counter()
     GenreClassifier().warm_up()

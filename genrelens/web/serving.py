@@ -311,7 +311,7 @@ class _HeaderDeadlineProtocol(ASGIProtocol):
 class ServingWorker(gasgi.ASGIWorker):
     """gunicorn's asyncio worker serving the WSGI app through ``ServingFront``, with a header deadline.
 
-    ``worker_class = "genrelens.serving.ServingWorker"`` (gunicorn.conf.py).
+    ``worker_class = "genrelens.web.serving.ServingWorker"`` (gunicorn.conf.py).
     """
 
     def init_process(self):

@@ -13,8 +13,8 @@ import multiprocessing
 import signal
 from collections.abc import Iterator
 
-from genrelens.cli import FileProblem, classify
-from genrelens.library import Fatal, Outcome, Track, tag_file
+from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
+from genrelens.problems import FileProblem, classify
 from genrelens.threads import one_math_thread
 
 log = logging.getLogger("genrelens.library")
@@ -27,7 +27,7 @@ def _start_worker(model_dir: str, max_seconds: float, model: str | None, write_t
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _worker.update(model=model, write_tags=write_tags)
     try:
-        from genrelens.pipeline import GenreClassifier
+        from genrelens.analysis.pipeline import GenreClassifier
 
         _worker["classifier"] = GenreClassifier(model_dir, max_seconds, default_model=model, musicnn_threads=1)
     except Exception as exc:  # a failing initializer makes Pool start workers forever: report it instead

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from genrelens.db import Database, analyses, pictures, results, signals
+from genrelens.jobs.database import Database, analyses, pictures, results, signals
 
 log = logging.getLogger(__name__)
 

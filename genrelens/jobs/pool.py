@@ -1,6 +1,6 @@
 """Job workers: what one worker does with one file, and the embedded pool of local worker processes.
 
-    python -m genrelens.worker [--workers N]     # the embedded pool (gunicorn starts it for `make run`)
+    python -m genrelens.jobs.pool [--workers N]     # the embedded pool (gunicorn starts it for `make run`)
 
 The pool's parent loads the models once and forks ``JOB_WORKERS`` children (the models' pages are
 shared; each child makes its own LiteRT interpreters, as gunicorn's workers do). Each child claims the
@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genrelens.analyse import hear
-from genrelens.db import Database
-from genrelens.jobs import Claim, JobBook
-from genrelens.pipeline import GenreClassifier
+from genrelens.analysis.pipeline import GenreClassifier
+from genrelens.jobs.analyse import hear
+from genrelens.jobs.book import Claim, JobBook
+from genrelens.jobs.database import Database
+from genrelens.jobs.store import AnalysisStore
 from genrelens.problems import file_problem
 from genrelens.settings import database_url, settings_from_env, worker_environment
-from genrelens.store import AnalysisStore
 from genrelens.threads import ONE_MATH_THREAD
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,8 @@ def start_pool_process(settings: dict) -> subprocess.Popen | None:
     to Celery (``BROKER_URL``) or ``JOB_WORKERS`` is 0."""
     if settings["BROKER_URL"] or settings["JOB_WORKERS"] <= 0:
         return None
-    package_root = Path(__file__).resolve().parent.parent
-    return subprocess.Popen([sys.executable, "-m", "genrelens.worker"], cwd=package_root,
+    package_root = Path(__file__).resolve().parents[2]
+    return subprocess.Popen([sys.executable, "-m", "genrelens.jobs.pool"], cwd=package_root,
                             env=ONE_MATH_THREAD | os.environ | worker_environment(settings))
 
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_env()
     if settings["BROKER_URL"]:
         print("BROKER_URL is set: jobs go to Celery; start its workers with "
-              "`celery -A genrelens.celery_worker worker` instead.", file=sys.stderr)
+              "`celery -A genrelens.jobs.celery_worker worker` instead.", file=sys.stderr)
         return 2
     context = WorkerContext.from_settings(settings)
     LocalPool(context, args.workers or settings["JOB_WORKERS"]).run()

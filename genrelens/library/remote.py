@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from genrelens.cli import FileProblem, check_readable
-from genrelens.library import Fatal, Outcome, Track, tag_file
+from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
+from genrelens.problems import FileProblem, check_readable
 
 log = logging.getLogger("genrelens.library")
 

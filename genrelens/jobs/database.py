@@ -23,8 +23,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table,
-                        Text, UniqueConstraint, create_engine, event)
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import Connection, Engine, make_url
 
 metadata = MetaData()

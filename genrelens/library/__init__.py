@@ -1,0 +1,3 @@
+"""The library room: the tagger (``python -m genrelens.library``, ``tagger``), its two back-ends
+(``local``: a pool of processes here; ``remote``: a GenreLens service's job queue), what they share
+(``outcomes``) and the genre tags written into the files (``file_tags``, mutagen)."""
