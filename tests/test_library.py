@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from genrelens.analysis.audio import ffmpeg_binary
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.library.tagger import Tally, plan, read_rows, record, walk_audio
 from genrelens.library.remote import batches, multipart
-from genrelens.results_csv import COLUMNS, result_row, to_csv
+from genrelens.results_csv import COLUMNS, escape_cell, result_row, to_csv, unescape_cell
 from genrelens.library.file_tags import display_name, read_genre
 
 SUMMARY = re.compile(r"^(\d+) done, (\d+) skipped \(done before\), (\d+) failed in \d+m \d\ds \([\d.]+ files/min\)")
@@ -125,7 +126,7 @@ def test_a_format_without_a_genre_tag_is_a_warning_in_the_summary_not_a_failure(
     tally, out = Tally(), tmp_path / "results.csv"
     with open(out, "w", newline="", encoding="utf-8") as handle:
         record(outcome, handle, tally)
-    assert out.read_text() == "clip.webm,done,jazz,0.9000,,,,,,,\n"
+    assert out.read_text() == "clip.webm,done,jazz,0.9000,,,,,,,,\n"
     assert (tally.done, tally.failed, tally.untagged) == (1, 0, 1)
     assert "genre tag not written to 1 file(s)" in tally.line(60.0, write_tags=True)
     assert "clip.webm: genre tag not written: mutagen does not know this format" in caplog.text
@@ -146,6 +147,36 @@ def test_resume_keeps_complete_rows_and_drops_a_row_cut_off_by_a_kill(tmp_path):
     with pytest.raises(Fatal):
         plan(tracks, str(out))
     assert out.read_text() == "name,genre\nx.mp3,jazz\n"  # not ours: left alone
+
+
+def test_a_csv_of_the_layout_before_the_note_column_is_resumed(tmp_path):
+    out = tmp_path / "results.csv"
+    out.write_text(",".join(COLUMNS[:-1]) + "\n"  # as the tagger wrote it before the note column
+                   "'=a.mp3,done,jazz,0.9000,,,,,,,\nb.mp3,failed,,,,,,,,silent,The audio is silent.\n")
+    todo, skipped = plan([Track("/music/=a.mp3", "=a.mp3"), Track("/music/b.mp3", "b.mp3")], str(out))
+    assert [track.name for track in todo] == ["b.mp3"] and skipped == 1
+    assert out.read_text() == ",".join(COLUMNS) + "\n'=a.mp3,done,jazz,0.9000,,,,,,,,\n"
+
+
+@pytest.mark.parametrize("value, written", [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-intro.mp3", "'-intro.mp3"), ("@home", "'@home"),
+    (" \t=x", "' \t=x"), ("\tx", "'\tx"), ("\rx", "'\rx"),  # after blanks and tabs; a tab or CR first
+    ("'=x", "''=x"), ("''-x", "'''-x"),  # a quote already there: one more, so that it reads back the same
+    ("'Round Midnight", "'Round Midnight"), ("a=b", "a=b"), ("", ""), ("0.9000", "0.9000"), ("café", "café"),
+])
+def test_a_cell_that_would_start_a_formula_is_written_as_text_and_read_back_as_it_was(value, written):
+    assert escape_cell(value) == written and unescape_cell(written) == value
+    text = to_csv([result_row(value, "failed", error={"code": "x", "message": value})])
+    row = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert row["filename"] == row["error_message"] == written
+
+
+def test_bytes_of_a_name_that_are_not_utf8_are_written_as_backslash_escapes():
+    name = os.fsdecode(b"caf\xe9 \xff.mp3")  # what os.listdir gives for such a name on Linux
+    text = to_csv([result_row(name, "failed", error={"code": "x", "message": f"{name} cannot be read"})])
+    assert text.encode("utf-8").decode("utf-8") == text  # valid UTF-8: it encodes at all
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["filename"] == "caf\\xe9 \\xff.mp3" and row["error_message"] == "caf\\xe9 \\xff.mp3 cannot be read"
 
 
 def test_the_walk_is_sorted_and_skips_hidden_and_non_audio_files(tmp_path):

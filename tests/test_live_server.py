@@ -185,3 +185,27 @@ def test_the_library_tagger_sends_a_folder_to_the_servers_job_queue(server, tmp_
     for name in ("album/one.mp3", "two.ogg"):
         status, _, body = request(port, "GET", f"/analyses/{rows[name]['analysis_id']}")
         assert status == 200 and json.loads(body)["genre"] == rows[name]["genre"]
+
+
+def test_a_jobs_results_csv_writes_a_cell_that_would_start_a_formula_as_text(server, audio_dir):
+    port, _ = server
+    song = write_audio(audio_dir / "formula.mp3", chord(5, seed=35))
+    names = ["=HYPERLINK(1+1).mp3", "@SUM(A1).mp3", " -2.mp3", "plain.mp3"]  # the server drops the blank
+    boundary = "----genre-test-boundary"
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                    f"Content-Type: audio/mpeg\r\n\r\n".encode() + song.read_bytes() + b"\r\n" for name in names)
+    body += f"--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, data = request(port, "POST", "/jobs", body, headers)
+    assert status == 202, data
+    job_id = json.loads(data)["id"]
+    deadline = time.monotonic() + 180  # only so that a stuck job fails the test instead of hanging it
+    while json.loads(request(port, "GET", f"/jobs/{job_id}")[2])["status"] != "done":
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.2)
+    status, _, data = request(port, "GET", f"/jobs/{job_id}/results.csv")
+    assert status == 200
+    rows = list(csv.reader(data.decode("utf-8").splitlines()))
+    assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1+1).mp3", "'@SUM(A1).mp3", "'-2.mp3", "plain.mp3"]
+    assert not [cell for row in rows for cell in row if cell[:1] in ("\t", "\r")
+                or cell.lstrip(" \t")[:1] in ("=", "+", "-", "@")]

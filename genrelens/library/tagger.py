@@ -39,7 +39,7 @@ from pathlib import Path
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
 from genrelens.library.outcomes import Fatal, Outcome, Track
 from genrelens.models import DEFAULT_MODEL_DIR
-from genrelens.results_csv import COLUMNS, to_csv
+from genrelens.results_csv import COLUMNS, EARLIER_COLUMNS, csv_line, to_csv, unescape_cell
 
 log = logging.getLogger("genrelens.library")
 
@@ -77,18 +77,19 @@ def walk_audio(root: str) -> Iterator[str]:
 # ---- the CSV ----
 
 def read_rows(path: str) -> list[dict]:
-    """The complete rows of an earlier run's CSV (a row cut off by a kill is left out)."""
+    """The complete rows of an earlier run's CSV (a row cut off by a kill is left out), each cell as it
+    was before it was escaped (``unescape_cell``); a CSV of the layout before ``note`` gets an empty one."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (COLUMNS, EARLIER_COLUMNS):
             raise Fatal(f"{path} is not a GenreLens results CSV (its header differs); choose another --out")
         rows = []
         try:
             for row in reader:
                 if None not in row and None not in row.values():
-                    rows.append(row)
+                    rows.append({column: unescape_cell(row.get(column, "")) for column in COLUMNS})
         except csv.Error as exc:
             log.warning("%s: reading stopped at a damaged row (%s)", path, exc)
     return rows
@@ -148,7 +149,7 @@ class Tally:
 
 def record(outcome: Outcome, out, tally: Tally) -> None:
     """Append the file's row and push it to the disk: a kill after this keeps it."""
-    csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n").writerow(outcome.row())
+    out.write(csv_line(outcome.row()))
     out.flush()
     os.fsync(out.fileno())
     if outcome.error:
