@@ -116,7 +116,7 @@ def test_a_second_run_classifies_only_new_and_failed_files(first_run, tmp_path):
     assert read_genre(library / "rock" / "new.mp3") == []  # no --write-tags this time
 
 
-def test_a_format_without_a_genre_tag_is_a_warning_in_the_summary_not_a_failure(tmp_path, caplog):
+def test_a_format_without_a_genre_tag_is_a_warning_in_the_row_and_the_summary_not_a_failure(tmp_path, caplog):
     source = write_audio(tmp_path / "source.wav", chord(3))
     video = tmp_path / "clip.webm"
     subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(source), "-c:a", "libopus",
@@ -126,7 +126,8 @@ def test_a_format_without_a_genre_tag_is_a_warning_in_the_summary_not_a_failure(
     tally, out = Tally(), tmp_path / "results.csv"
     with open(out, "w", newline="", encoding="utf-8") as handle:
         record(outcome, handle, tally)
-    assert out.read_text() == "clip.webm,done,jazz,0.9000,,,,,,,,\n"
+    assert out.read_text() == \
+        "clip.webm,done,jazz,0.9000,,,,,,,,genre tag not written: mutagen does not know this format\n"
     assert (tally.done, tally.failed, tally.untagged) == (1, 0, 1)
     assert "genre tag not written to 1 file(s)" in tally.line(60.0, write_tags=True)
     assert "clip.webm: genre tag not written: mutagen does not know this format" in caplog.text
@@ -177,6 +178,7 @@ def test_bytes_of_a_name_that_are_not_utf8_are_written_as_backslash_escapes():
     assert text.encode("utf-8").decode("utf-8") == text  # valid UTF-8: it encodes at all
     row = next(csv.DictReader(io.StringIO(text)))
     assert row["filename"] == "caf\\xe9 \\xff.mp3" and row["error_message"] == "caf\\xe9 \\xff.mp3 cannot be read"
+    assert Track.named("/music/" + name, name).name == row["filename"]  # the tagger's name for it: the same
 
 
 def test_the_walk_is_sorted_and_skips_hidden_and_non_audio_files(tmp_path):

@@ -187,6 +187,24 @@ def test_the_library_tagger_sends_a_folder_to_the_servers_job_queue(server, tmp_
         assert status == 200 and json.loads(body)["genre"] == rows[name]["genre"]
 
 
+def test_server_mode_gives_a_name_that_is_not_utf8_its_row_and_no_cell_starts_a_formula(server, tmp_path):
+    port, _ = server
+    library = tmp_path / "library"
+    library.mkdir()
+    write_audio(library / os.fsdecode(b"caf\xe9.mp3"), chord(6, seed=33))
+    write_audio(library / "=1+1.ogg", clicks(6, seed=34))
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "genrelens.library", str(library), "--out", str(out), "--quiet",
+               "--server", f"http://127.0.0.1:{port}"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "2 done, 0 skipped (done before), 0 failed" in run.stdout
+    rows = {row["filename"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert sorted(rows) == ["'=1+1.ogg", "caf\\xe9.mp3"] and {row["status"] for row in rows.values()} == {"done"}
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "0 done, 2 skipped (done before), 0 failed" in again.stdout, again.stderr  # both known on resume
+
+
 def test_a_jobs_results_csv_writes_a_cell_that_would_start_a_formula_as_text(server, audio_dir):
     port, _ = server
     song = write_audio(audio_dir / "formula.mp3", chord(5, seed=35))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, classify
+from genrelens.results_csv import printable
 from genrelens.threads import one_math_thread
 
 log = logging.getLogger("genrelens.library")
@@ -42,7 +43,7 @@ def _classify_here(track: Track) -> Outcome:
     except FileProblem as problem:
         return Outcome(track, error={"code": problem.code, "message": problem.message})
     except Exception as exc:  # one odd file must not stop the run
-        log.exception("%s: unexpected error", track.path)
+        log.exception("%s: unexpected error", printable(track.path))
         return Outcome(track, error={"code": "internal_error", "message": f"Something went wrong: {exc}"})
     outcome = Outcome(track, genres=analysis.genres[:3])
     if _worker["write_tags"]:

@@ -8,14 +8,18 @@
   is classified whatever its extension.
 - **filename column**: a file found in a folder is named by its path relative to that folder, with
   ``/`` separators (``Artist/Album/01.flac``), so the CSV survives moving the library and resumes
-  from any working directory; a file named on the command line keeps the path as given.
+  from any working directory; a file named on the command line keeps the path as given. A name that
+  is not UTF-8 is written with its odd bytes as backslash escapes (``caf\\xe9.mp3``, in messages too);
+  a cell a spreadsheet would run as a formula gets a leading quote (``genrelens.results_csv``).
 - **Resume**: rows already in ``--out`` with status ``done`` are skipped; every other file is
   classified (again), and its old rows are dropped. Rows of files not in this run are kept as they
   were. The CSV is rewritten once at the start (a temporary file moved into place), then each file's
   row is appended and flushed as it finishes: a run killed at any moment keeps every finished row.
 - **--write-tags**: the top genre's name from the genre guide goes into the file's own genre tag
-  (``genrelens.library.file_tags``) when the file is classified; files done in an earlier run are not touched.
-  A format without a genre tag we can write is a warning (logged, counted in the summary), not a failure.
+  (``genrelens.library.file_tags``: a link's target is tagged, a file changed meanwhile is left alone)
+  when the file is classified; files done in an earlier run are not touched. A genre that could not be
+  written (a format without a genre tag, a read-only file, ...) is a warning (logged, the row's ``note``,
+  counted in the summary), not a failure.
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
   not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C.
 
@@ -39,7 +43,7 @@ from pathlib import Path
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
 from genrelens.library.outcomes import Fatal, Outcome, Track
 from genrelens.models import DEFAULT_MODEL_DIR
-from genrelens.results_csv import COLUMNS, EARLIER_COLUMNS, csv_line, to_csv, unescape_cell
+from genrelens.results_csv import COLUMNS, EARLIER_COLUMNS, csv_line, printable, to_csv, unescape_cell
 
 log = logging.getLogger("genrelens.library")
 
@@ -54,9 +58,10 @@ def find_tracks(arguments: Iterable[str]) -> list[Track]:
     tracks, names = [], set()
     for argument in arguments:
         if os.path.isdir(argument):
-            found = [Track(path, Path(os.path.relpath(path, argument)).as_posix()) for path in walk_audio(argument)]
+            found = [Track.named(path, Path(os.path.relpath(path, argument)).as_posix())
+                     for path in walk_audio(argument)]
         else:
-            found = [Track(argument, argument)]  # a missing one is a failed row (not_found)
+            found = [Track.named(argument, argument)]  # a missing one is a failed row (not_found)
         for track in found:
             if track.name in names:
                 log.warning("%s is named twice (one CSV row per name): classified once", track.name)
@@ -152,14 +157,15 @@ def record(outcome: Outcome, out, tally: Tally) -> None:
     out.write(csv_line(outcome.row()))
     out.flush()
     os.fsync(out.fileno())
+    where = printable(outcome.track.path)
     if outcome.error:
         tally.failed += 1
-        log.warning("%s: error: %s", outcome.track.path, outcome.error.get("message"))
+        log.warning("%s: error: %s", where, printable(outcome.error.get("message") or ""))
     else:
         tally.done += 1
     if outcome.tag_note:
         tally.untagged += 1
-        log.warning("%s: genre tag not written: %s", outcome.track.path, outcome.tag_note)
+        log.warning("%s: genre tag not written: %s", where, outcome.tag_note)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:
-        log.warning("interrupted: the finished files' rows are in %s; run the same command again to go on", args.out)
+        log.warning("interrupted: the finished files' rows are in %s; run the same command again to go on",
+                    printable(args.out))
         print(tally.line(time.monotonic() - started, args.write_tags))
         return 130
     print(tally.line(time.monotonic() - started, args.write_tags))
