@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, chord, clicks, noise, write_audio
+from genrelens.library.file_tags import read_genre
 
 
 def free_port() -> int:
@@ -227,3 +229,28 @@ def test_a_jobs_results_csv_writes_a_cell_that_would_start_a_formula_as_text(ser
     assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1+1).mp3", "'@SUM(A1).mp3", "'-2.mp3", "plain.mp3"]
     assert not [cell for row in rows for cell in row if cell[:1] in ("\t", "\r")
                 or cell.lstrip(" \t")[:1] in ("=", "+", "-", "@")]
+
+
+def test_sigterm_while_server_mode_tags_a_file_leaves_no_copy_and_says_so(server, tmp_path):
+    """--server mode writes the tags in the tagger's own process: its SIGTERM handler removes the copy."""
+    from test_library_folder import heavy_mp3, start_library, wait_for_copy
+
+    port, _ = server
+    library = tmp_path / "library"
+    library.mkdir()
+    heavy = heavy_mp3(library / "heavy.mp3")
+    out = tmp_path / "results.csv"
+    process = start_library(str(library), "--out", str(out), "--write-tags", "--server", f"http://127.0.0.1:{port}",
+                            logs=tmp_path)
+    try:
+        wait_for_copy(library, ".heavy.", process, tmp_path)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert sorted(os.listdir(library)) == ["heavy.mp3"]
+    stderr = (tmp_path / "stderr").read_text()
+    assert "stopped (SIGTERM): the rows of the files finished are in" in stderr and "Traceback" not in stderr
+    assert (tmp_path / "stdout").read_text().startswith("0 done, 0 skipped (done before), 0 failed")
+    assert read_genre(heavy) == []

@@ -19,6 +19,10 @@ stopped half-way through a write leaves the old file or the new one, never a hal
   attributes are not carried over; the copy keeps the file's permission bits (and owner, as root).
 - **Changed under us**: if the file's size, mtime, ctime, inode or device differ between the copy and
   the replace (someone saved it meanwhile), it is not replaced (``TagsChanged``): it stays as it is now.
+- **Interrupted**: the copy being written is listed in ``_in_progress`` from before it exists until it is
+  gone; ``remove_copies_in_progress`` (the tagger's SIGINT/SIGTERM handlers) deletes it. Each copy is
+  held with ``flock`` while it is written, and ``remove_leftover_copies`` deletes the copies of a run
+  that was killed outright (SIGKILL, a power cut): names only we make, that no running tagger holds.
 
 A file whose genre tag already says the genre is not rewritten.
 """
@@ -248,6 +252,41 @@ def _lock(handle: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def remove_copies_in_progress() -> None:
+    """Delete the copies this process is writing now (for a signal handler: the run is ending)."""
+    for temp in list(_in_progress):
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
+def remove_leftover_copies(folder: str | os.PathLike) -> list[str]:
+    """Delete the hidden copies a killed run left in ``folder``: regular files named as only we name
+    them, that no running tagger holds (its flock). The paths removed."""
+    try:
+        entries = [entry for entry in os.scandir(folder) if COPY_NAME.fullmatch(entry.name)]
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            handle = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue  # not ours to open (another user's), or gone
+        try:
+            if _lock(handle):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError as exc:
+            log.warning("%s: could not be removed (%s)", entry.path, exc.strerror or exc)
+        finally:
+            os.close(handle)
+    return removed
 
 
 def _copy_owner_and_mode(source: Path, target: str) -> None:

@@ -19,9 +19,13 @@
   (``genrelens.library.file_tags``: a link's target is tagged, a file changed meanwhile is left alone)
   when the file is classified; files done in an earlier run are not touched. A genre that could not be
   written (a format without a genre tag, a read-only file, ...) is a warning (logged, the row's ``note``,
-  counted in the summary), not a failure.
+  counted in the summary), not a failure. At the start, the hidden copies a killed run left beside the
+  files are removed.
+- **Interrupts**: Ctrl-C (SIGINT) or SIGTERM removes the copy being tagged, ends the workers, and prints
+  what was really done (``genrelens.library.interrupts``).
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
-  not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C.
+  not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C
+  (SIGINT), 143 on SIGTERM.
 
 Files are classified by ``genrelens.library.local`` (a pool of ``--workers`` processes here) or by
 ``genrelens.library.remote`` (``--server``: a GenreLens service's job queue). ``analysis_id`` is empty
@@ -41,6 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
+from genrelens.library import interrupts
+from genrelens.library.file_tags import remove_leftover_copies
+from genrelens.library.interrupts import Interrupted
 from genrelens.library.outcomes import Fatal, Outcome, Track
 from genrelens.models import DEFAULT_MODEL_DIR
 from genrelens.results_csv import COLUMNS, EARLIER_COLUMNS, csv_line, printable, to_csv, unescape_cell
@@ -136,10 +143,13 @@ def plan(tracks: list[Track], out: str) -> tuple[list[Track], int]:
 
 @dataclass
 class Tally:
+    """What the rows written in this run say: the summary counts only what is in the CSV."""
     done: int = 0
     failed: int = 0
     skipped: int = 0
-    untagged: int = 0
+    tagged: int = 0  # --write-tags: genre written into the file
+    tag_kept: int = 0  # --write-tags: the file's genre tag already said so
+    untagged: int = 0  # --write-tags: not written (the row's note says why)
 
     def line(self, seconds: float, write_tags: bool) -> str:
         analysed = self.done + self.failed
@@ -148,7 +158,9 @@ class Tally:
         text = (f"{self.done} done, {self.skipped} skipped (done before), {self.failed} failed "
                 f"in {minutes}m {secs:02d}s ({rate:.1f} files/min)")
         if write_tags:
-            text += f"; genre tag not written to {self.untagged} file(s)" if self.untagged else "; genre tags written"
+            text += f"; genre tag written to {self.tagged} file(s)"
+            text += f", already there in {self.tag_kept}" if self.tag_kept else ""
+            text += f", not written to {self.untagged} (see the note column)" if self.untagged else ""
         return text
 
 
@@ -163,6 +175,8 @@ def record(outcome: Outcome, out, tally: Tally) -> None:
         log.warning("%s: error: %s", where, printable(outcome.error.get("message") or ""))
     else:
         tally.done += 1
+    tally.tagged += outcome.tag == "written"
+    tally.tag_kept += outcome.tag == "already"
     if outcome.tag_note:
         tally.untagged += 1
         log.warning("%s: genre tag not written: %s", where, outcome.tag_note)
@@ -195,6 +209,8 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     tracks = find_tracks(args.paths)
+    if args.write_tags:
+        remove_leftovers(tracks)
     todo, tally.skipped = plan(tracks, args.out)
     log.info("%d file(s) found: %d to classify, %d done before", len(tracks), len(todo), tally.skipped)
     if not todo:
@@ -208,10 +224,22 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
 
         outcomes = local_outcomes(todo, args.workers, args.model_dir, args.max_seconds, args.model, args.write_tags)
     bar = tqdm(total=len(todo), unit="file", desc="classifying", file=sys.stderr, disable=args.quiet)
-    with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
-        for outcome in outcomes:
-            record(outcome, out, tally)
-            bar.update()
+    try:
+        with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
+            for outcome in outcomes:
+                with interrupts.held():  # the row on the disk and counted, or neither
+                    record(outcome, out, tally)
+                bar.update()
+    finally:
+        outcomes.close()  # an interrupt outside the generator ends the pool here, not when it is collected
+
+
+def remove_leftovers(tracks: list[Track]) -> None:
+    """Remove the hidden copies a killed --write-tags run left beside these files (or their links' targets)."""
+    folders = sorted({os.path.dirname(os.path.realpath(track.path)) for track in tracks})
+    for folder in folders:
+        for path in remove_leftover_copies(folder):
+            log.warning("%s: removed (a copy a stopped run was tagging)", printable(path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,16 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     started, tally = time.monotonic(), Tally()
-    try:
-        run(args, tally)
-    except Fatal as exc:
-        log.error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        log.warning("interrupted: the finished files' rows are in %s; run the same command again to go on",
-                    printable(args.out))
-        print(tally.line(time.monotonic() - started, args.write_tags))
-        return 130
+    with interrupts.caught():
+        try:
+            run(args, tally)
+        except Fatal as exc:
+            log.error("%s", exc)
+            return 2
+        except Interrupted as stop:
+            log.warning("%s: the rows of the files finished are in %s; run the same command again to go on",
+                        stop, printable(args.out))
+            print(tally.line(time.monotonic() - started, args.write_tags))
+            return stop.exit_code
     print(tally.line(time.monotonic() - started, args.write_tags))
     return 1 if tally.failed else 0
 
