@@ -57,14 +57,14 @@ def printable(text: str) -> str:
 
 
 def _needs_mark(text: str) -> bool:
-    if text[:1] in ("\t", "\r") or text.lstrip(" \t")[:1] in FORMULA_STARTS:
-        return True
-    return text[:1] == TEXT_MARK and _needs_mark(text[1:])  # "'=x" is written "''=x", or it would read back "=x"
+    """A formula's start, or quotes before one ("'=x" is written "''=x", or it would read back as "=x")."""
+    text = text.lstrip(TEXT_MARK)
+    return text[:1] in ("\t", "\r") or text.lstrip(" \t")[:1] in FORMULA_STARTS
 
 
-def escape_cell(value: str) -> str:
-    """The cell as written: UTF-8 text that no spreadsheet reads as a formula."""
-    text = printable(str(value))
+def escape_cell(value: object) -> str:
+    """The cell as written: UTF-8 text that no spreadsheet reads as a formula (None: empty, as csv writes it)."""
+    text = "" if value is None else printable(str(value))
     return TEXT_MARK + text if _needs_mark(text) else text
 
 

@@ -172,6 +172,14 @@ def test_a_cell_that_would_start_a_formula_is_written_as_text_and_read_back_as_i
     assert row["filename"] == row["error_message"] == written
 
 
+def test_a_missing_value_is_an_empty_cell_and_a_long_run_of_quotes_is_no_trouble():
+    text = to_csv([result_row("a.mp3", "failed", error={"code": "x", "message": None})])
+    row = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert row["error_message"] == ""  # a job's file without a message, as before
+    many = "'" * 5000 + "=x"
+    assert escape_cell(many) == "'" + many and unescape_cell("'" + many) == many
+
+
 def test_bytes_of_a_name_that_are_not_utf8_are_written_as_backslash_escapes():
     name = os.fsdecode(b"caf\xe9 \xff.mp3")  # what os.listdir gives for such a name on Linux
     text = to_csv([result_row(name, "failed", error={"code": "x", "message": f"{name} cannot be read"})])

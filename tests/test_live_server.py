@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, chord, clicks, noise, write_audio
 from genrelens.library.file_tags import read_genre
+from test_library_folder import heavy_mp3, start_library, wait_for_copy
 
 
 def free_port() -> int:
@@ -233,8 +234,6 @@ def test_a_jobs_results_csv_writes_a_cell_that_would_start_a_formula_as_text(ser
 
 def test_sigterm_while_server_mode_tags_a_file_leaves_no_copy_and_says_so(server, tmp_path):
     """--server mode writes the tags in the tagger's own process: its SIGTERM handler removes the copy."""
-    from test_library_folder import heavy_mp3, start_library, wait_for_copy
-
     port, _ = server
     library = tmp_path / "library"
     library.mkdir()
