@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from genrelens.analysis.audio import ffmpeg_binary
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.library.tagger import Tally, plan, read_rows, record, walk_audio
 from genrelens.library.remote import batches, multipart
-from genrelens.results_csv import COLUMNS, result_row, to_csv
+from genrelens.results_csv import COLUMNS, escape_cell, result_row, to_csv, unescape_cell
 from genrelens.library.file_tags import display_name, read_genre
 
 SUMMARY = re.compile(r"^(\d+) done, (\d+) skipped \(done before\), (\d+) failed in \d+m \d\ds \([\d.]+ files/min\)")
@@ -93,7 +94,7 @@ def test_write_tags_puts_the_top_genre_in_each_file_and_leaves_its_audio_packets
     for name in SONGS:  # mp3 (ID3), flac and ogg (Vorbis comments), m4a (MP4)
         assert first_run["tags"][name] == [display_name(rows[name]["genre"])], name
         assert audio_packets(first_run["library"] / name) == first_run["packets"][name], name
-    assert "genre tags written" in first_run["done"].stdout
+    assert "genre tag written to 4 file(s)" in first_run["done"].stdout
     assert read_genre(first_run["library"] / ".hidden.mp3") == []
 
 
@@ -115,7 +116,7 @@ def test_a_second_run_classifies_only_new_and_failed_files(first_run, tmp_path):
     assert read_genre(library / "rock" / "new.mp3") == []  # no --write-tags this time
 
 
-def test_a_format_without_a_genre_tag_is_a_warning_in_the_summary_not_a_failure(tmp_path, caplog):
+def test_a_format_without_a_genre_tag_is_a_warning_in_the_row_and_the_summary_not_a_failure(tmp_path, caplog):
     source = write_audio(tmp_path / "source.wav", chord(3))
     video = tmp_path / "clip.webm"
     subprocess.run([ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-i", str(source), "-c:a", "libopus",
@@ -125,9 +126,10 @@ def test_a_format_without_a_genre_tag_is_a_warning_in_the_summary_not_a_failure(
     tally, out = Tally(), tmp_path / "results.csv"
     with open(out, "w", newline="", encoding="utf-8") as handle:
         record(outcome, handle, tally)
-    assert out.read_text() == "clip.webm,done,jazz,0.9000,,,,,,,\n"
-    assert (tally.done, tally.failed, tally.untagged) == (1, 0, 1)
-    assert "genre tag not written to 1 file(s)" in tally.line(60.0, write_tags=True)
+    assert out.read_text() == \
+        "clip.webm,done,jazz,0.9000,,,,,,,,genre tag not written: mutagen does not know this format\n"
+    assert (tally.done, tally.failed, tally.tagged, tally.untagged) == (1, 0, 0, 1)
+    assert "genre tag written to 0 file(s), not written to 1 (see the note column)" in tally.line(60.0, write_tags=True)
     assert "clip.webm: genre tag not written: mutagen does not know this format" in caplog.text
 
 
@@ -146,6 +148,45 @@ def test_resume_keeps_complete_rows_and_drops_a_row_cut_off_by_a_kill(tmp_path):
     with pytest.raises(Fatal):
         plan(tracks, str(out))
     assert out.read_text() == "name,genre\nx.mp3,jazz\n"  # not ours: left alone
+
+
+def test_a_csv_of_the_layout_before_the_note_column_is_resumed(tmp_path):
+    out = tmp_path / "results.csv"
+    out.write_text(",".join(COLUMNS[:-1]) + "\n"  # as the tagger wrote it before the note column
+                   "'=a.mp3,done,jazz,0.9000,,,,,,,\nb.mp3,failed,,,,,,,,silent,The audio is silent.\n")
+    todo, skipped = plan([Track("/music/=a.mp3", "=a.mp3"), Track("/music/b.mp3", "b.mp3")], str(out))
+    assert [track.name for track in todo] == ["b.mp3"] and skipped == 1
+    assert out.read_text() == ",".join(COLUMNS) + "\n'=a.mp3,done,jazz,0.9000,,,,,,,,\n"
+
+
+@pytest.mark.parametrize("value, written", [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-intro.mp3", "'-intro.mp3"), ("@home", "'@home"),
+    (" \t=x", "' \t=x"), ("\tx", "'\tx"), ("\rx", "'\rx"),  # after blanks and tabs; a tab or CR first
+    ("'=x", "''=x"), ("''-x", "'''-x"),  # a quote already there: one more, so that it reads back the same
+    ("'Round Midnight", "'Round Midnight"), ("a=b", "a=b"), ("", ""), ("0.9000", "0.9000"), ("café", "café"),
+])
+def test_a_cell_that_would_start_a_formula_is_written_as_text_and_read_back_as_it_was(value, written):
+    assert escape_cell(value) == written and unescape_cell(written) == value
+    text = to_csv([result_row(value, "failed", error={"code": "x", "message": value})])
+    row = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert row["filename"] == row["error_message"] == written
+
+
+def test_a_missing_value_is_an_empty_cell_and_a_long_run_of_quotes_is_no_trouble():
+    text = to_csv([result_row("a.mp3", "failed", error={"code": "x", "message": None})])
+    row = next(csv.DictReader(io.StringIO(text, newline="")))
+    assert row["error_message"] == ""  # a job's file without a message, as before
+    many = "'" * 5000 + "=x"
+    assert escape_cell(many) == "'" + many and unescape_cell("'" + many) == many
+
+
+def test_bytes_of_a_name_that_are_not_utf8_are_written_as_backslash_escapes():
+    name = os.fsdecode(b"caf\xe9 \xff.mp3")  # what os.listdir gives for such a name on Linux
+    text = to_csv([result_row(name, "failed", error={"code": "x", "message": f"{name} cannot be read"})])
+    assert text.encode("utf-8").decode("utf-8") == text  # valid UTF-8: it encodes at all
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["filename"] == "caf\\xe9 \\xff.mp3" and row["error_message"] == "caf\\xe9 \\xff.mp3 cannot be read"
+    assert Track.named("/music/" + name, name).name == row["filename"]  # the tagger's name for it: the same
 
 
 def test_the_walk_is_sorted_and_skips_hidden_and_non_audio_files(tmp_path):

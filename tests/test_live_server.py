@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, chord, clicks, noise, write_audio
+from genrelens.library.file_tags import read_genre
+from test_library_folder import heavy_mp3, start_library, wait_for_copy
 
 
 def free_port() -> int:
@@ -185,3 +188,68 @@ def test_the_library_tagger_sends_a_folder_to_the_servers_job_queue(server, tmp_
     for name in ("album/one.mp3", "two.ogg"):
         status, _, body = request(port, "GET", f"/analyses/{rows[name]['analysis_id']}")
         assert status == 200 and json.loads(body)["genre"] == rows[name]["genre"]
+
+
+def test_server_mode_gives_a_name_that_is_not_utf8_its_row_and_no_cell_starts_a_formula(server, tmp_path):
+    port, _ = server
+    library = tmp_path / "library"
+    library.mkdir()
+    write_audio(library / os.fsdecode(b"caf\xe9.mp3"), chord(6, seed=33))
+    write_audio(library / "=1+1.ogg", clicks(6, seed=34))
+    out = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "genrelens.library", str(library), "--out", str(out), "--quiet",
+               "--server", f"http://127.0.0.1:{port}"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "2 done, 0 skipped (done before), 0 failed" in run.stdout
+    rows = {row["filename"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert sorted(rows) == ["'=1+1.ogg", "caf\\xe9.mp3"] and {row["status"] for row in rows.values()} == {"done"}
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "0 done, 2 skipped (done before), 0 failed" in again.stdout, again.stderr  # both known on resume
+
+
+def test_a_jobs_results_csv_writes_a_cell_that_would_start_a_formula_as_text(server, audio_dir):
+    port, _ = server
+    song = write_audio(audio_dir / "formula.mp3", chord(5, seed=35))
+    names = ["=HYPERLINK(1+1).mp3", "@SUM(A1).mp3", " -2.mp3", "plain.mp3"]  # the server drops the blank
+    boundary = "----genre-test-boundary"
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                    f"Content-Type: audio/mpeg\r\n\r\n".encode() + song.read_bytes() + b"\r\n" for name in names)
+    body += f"--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, data = request(port, "POST", "/jobs", body, headers)
+    assert status == 202, data
+    job_id = json.loads(data)["id"]
+    deadline = time.monotonic() + 180  # only so that a stuck job fails the test instead of hanging it
+    while json.loads(request(port, "GET", f"/jobs/{job_id}")[2])["status"] != "done":
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.2)
+    status, _, data = request(port, "GET", f"/jobs/{job_id}/results.csv")
+    assert status == 200
+    rows = list(csv.reader(data.decode("utf-8").splitlines()))
+    assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1+1).mp3", "'@SUM(A1).mp3", "'-2.mp3", "plain.mp3"]
+    assert not [cell for row in rows for cell in row if cell[:1] in ("\t", "\r")
+                or cell.lstrip(" \t")[:1] in ("=", "+", "-", "@")]
+
+
+def test_sigterm_while_server_mode_tags_a_file_leaves_no_copy_and_says_so(server, tmp_path):
+    """--server mode writes the tags in the tagger's own process: its SIGTERM handler removes the copy."""
+    port, _ = server
+    library = tmp_path / "library"
+    library.mkdir()
+    heavy = heavy_mp3(library / "heavy.mp3")
+    out = tmp_path / "results.csv"
+    process = start_library(str(library), "--out", str(out), "--write-tags", "--server", f"http://127.0.0.1:{port}",
+                            logs=tmp_path)
+    try:
+        wait_for_copy(library, ".heavy.", process, tmp_path)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert sorted(os.listdir(library)) == ["heavy.mp3"]
+    stderr = (tmp_path / "stderr").read_text()
+    assert "stopped (SIGTERM): the rows of the files finished are in" in stderr and "Traceback" not in stderr
+    assert (tmp_path / "stdout").read_text().startswith("0 done, 0 skipped (done before), 0 failed")
+    assert read_genre(heavy) == []

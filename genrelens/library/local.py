@@ -4,17 +4,20 @@ Workers are started with ``spawn``: LiteRT's (XNNPACK's) threads do not survive 
 ``GenreClassifier`` once (the pool's initializer) and runs LiteRT and BLAS on one thread, so
 ``--workers`` processes use that many cores without fighting over them. Files go out one at a time
 (``chunksize=1``: a long file holds up no other) and come back in the order they finish. Ctrl-C is
-left to the parent, which ends the pool; ``--write-tags`` tags a file in the worker that classified it.
+left to the parent, which ends the pool (``Pool.terminate``: SIGTERM); ``--write-tags`` tags a file in
+the worker that classified it, and a worker's SIGTERM removes the copy it was tagging
+(``genrelens.library.interrupts``).
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 from collections.abc import Iterator
 
+from genrelens.library.interrupts import exit_on_sigterm
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, classify
+from genrelens.results_csv import printable
 from genrelens.threads import one_math_thread
 
 log = logging.getLogger("genrelens.library")
@@ -23,7 +26,7 @@ _worker: dict = {}
 
 
 def _start_worker(model_dir: str, max_seconds: float, model: str | None, write_tags: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    exit_on_sigterm()  # Ctrl-C is the parent's to handle; its SIGTERM ends this worker, copies removed
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _worker.update(model=model, write_tags=write_tags)
     try:
@@ -42,7 +45,7 @@ def _classify_here(track: Track) -> Outcome:
     except FileProblem as problem:
         return Outcome(track, error={"code": problem.code, "message": problem.message})
     except Exception as exc:  # one odd file must not stop the run
-        log.exception("%s: unexpected error", track.path)
+        log.exception("%s: unexpected error", printable(track.path))
         return Outcome(track, error={"code": "internal_error", "message": f"Something went wrong: {exc}"})
     outcome = Outcome(track, genres=analysis.genres[:3])
     if _worker["write_tags"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genrelens.results_csv import result_row
+from genrelens.results_csv import printable, result_row
 
 
 class Fatal(Exception):
@@ -13,8 +13,12 @@ class Fatal(Exception):
 
 @dataclass(frozen=True)
 class Track:
-    path: str  # where to read it
-    name: str  # the CSV's filename
+    path: str  # where to read it (a name that is not UTF-8 keeps its bytes as surrogateescape characters)
+    name: str  # the CSV's filename: printable (genrelens.results_csv.printable), the same on every run
+
+    @classmethod
+    def named(cls, path: str, name: str) -> Track:
+        return cls(path, printable(name))
 
 
 @dataclass
@@ -23,11 +27,13 @@ class Outcome:
     genres: list[dict] | None = None  # the top three, strongest first
     analysis_id: str | None = None
     error: dict | None = None  # {"code", "message"}
+    tag: str | None = None  # with --write-tags: "written", "already" (it said so), or None (see tag_note)
     tag_note: str | None = None  # with --write-tags: why the genre was not written into the file
 
     def row(self) -> dict:
         status = "failed" if self.error else "done"
-        return result_row(self.track.name, status, self.genres, self.analysis_id, self.error)
+        note = f"genre tag not written: {self.tag_note}" if self.tag_note else None
+        return result_row(self.track.name, status, self.genres, self.analysis_id, self.error, note)
 
 
 def tag_file(outcome: Outcome) -> None:
@@ -38,6 +44,8 @@ def tag_file(outcome: Outcome) -> None:
         outcome.tag_note = "no genre came back for it"
         return
     try:
-        write_genre(outcome.track.path, display_name(outcome.genres[0]["genre"]))
+        written = write_genre(outcome.track.path, display_name(outcome.genres[0]["genre"]))
     except (TagsUnsupported, TagsFailed) as exc:
-        outcome.tag_note = str(exc)
+        outcome.tag_note = printable(str(exc))
+        return
+    outcome.tag = "written" if written else "already"

@@ -14,7 +14,9 @@ done, every finished file becoming a row at once. The server's answers are follo
 - 400 (``unknown_model``, ...), another error, or a server unreachable for ``ATTEMPTS`` tries: the run stops (exit 2).
 
 A file this machine cannot read (missing, empty, ...) is a failed row with the command line's words
-and is not uploaded. Only the standard library is used (urllib and a small multipart encoder).
+and is not uploaded. A file name that is not UTF-8 goes up printable (``caf\\xe9.mp3``); the rows
+are matched to the files by their place in the job, not by name. Only the standard library is used
+(urllib and a small multipart encoder).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, check_readable
+from genrelens.results_csv import printable
 
 log = logging.getLogger("genrelens.library")
 
@@ -109,7 +112,7 @@ def multipart(paths: list[str]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = []
     for path in paths:
-        name = os.path.basename(path).replace('"', "%22").replace("\r", " ").replace("\n", " ")
+        name = printable(os.path.basename(path)).replace('"', "%22").replace("\r", " ").replace("\n", " ")
         kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
                      f"Content-Type: {kind}\r\n\r\n".encode())
@@ -232,5 +235,5 @@ def _error(answer: Answer) -> dict:
 
 def smoke(server: str, paths: list[str], model: str | None = None) -> list[dict]:
     """The CSV rows a ``--server`` run would write for these files, without a CSV: for a quick check or a test."""
-    tracks = [Track(path, path) for path in paths]
+    tracks = [Track.named(path, path) for path in paths]
     return [outcome.row() for outcome in remote_outcomes(server, tracks, model, 40.0, 50, write_tags=False)]

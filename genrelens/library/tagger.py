@@ -8,16 +8,24 @@
   is classified whatever its extension.
 - **filename column**: a file found in a folder is named by its path relative to that folder, with
   ``/`` separators (``Artist/Album/01.flac``), so the CSV survives moving the library and resumes
-  from any working directory; a file named on the command line keeps the path as given.
+  from any working directory; a file named on the command line keeps the path as given. A name that
+  is not UTF-8 is written with its odd bytes as backslash escapes (``caf\\xe9.mp3``, in messages too);
+  a cell a spreadsheet would run as a formula gets a leading quote (``genrelens.results_csv``).
 - **Resume**: rows already in ``--out`` with status ``done`` are skipped; every other file is
   classified (again), and its old rows are dropped. Rows of files not in this run are kept as they
   were. The CSV is rewritten once at the start (a temporary file moved into place), then each file's
   row is appended and flushed as it finishes: a run killed at any moment keeps every finished row.
 - **--write-tags**: the top genre's name from the genre guide goes into the file's own genre tag
-  (``genrelens.library.file_tags``) when the file is classified; files done in an earlier run are not touched.
-  A format without a genre tag we can write is a warning (logged, counted in the summary), not a failure.
+  (``genrelens.library.file_tags``: a link's target is tagged, a file changed meanwhile is left alone)
+  when the file is classified; files done in an earlier run are not touched. A genre that could not be
+  written (a format without a genre tag, a read-only file, ...) is a warning (logged, the row's ``note``,
+  counted in the summary), not a failure. At the start, the hidden copies a killed run left beside the
+  files are removed.
+- **Interrupts**: Ctrl-C (SIGINT) or SIGTERM removes the copy being tagged, ends the workers, and prints
+  what was really done (``genrelens.library.interrupts``).
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
-  not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C.
+  not start or go on (``--out`` is not our CSV, the models or the server are unusable), 130 on Ctrl-C
+  (SIGINT), 143 on SIGTERM.
 
 Files are classified by ``genrelens.library.local`` (a pool of ``--workers`` processes here) or by
 ``genrelens.library.remote`` (``--server``: a GenreLens service's job queue). ``analysis_id`` is empty
@@ -37,9 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
+from genrelens.library import interrupts
+from genrelens.library.file_tags import remove_leftover_copies
+from genrelens.library.interrupts import Interrupted
 from genrelens.library.outcomes import Fatal, Outcome, Track
 from genrelens.models import DEFAULT_MODEL_DIR
-from genrelens.results_csv import COLUMNS, to_csv
+from genrelens.results_csv import COLUMNS, EARLIER_COLUMNS, csv_line, printable, to_csv, unescape_cell
 
 log = logging.getLogger("genrelens.library")
 
@@ -54,9 +65,10 @@ def find_tracks(arguments: Iterable[str]) -> list[Track]:
     tracks, names = [], set()
     for argument in arguments:
         if os.path.isdir(argument):
-            found = [Track(path, Path(os.path.relpath(path, argument)).as_posix()) for path in walk_audio(argument)]
+            found = [Track.named(path, Path(os.path.relpath(path, argument)).as_posix())
+                     for path in walk_audio(argument)]
         else:
-            found = [Track(argument, argument)]  # a missing one is a failed row (not_found)
+            found = [Track.named(argument, argument)]  # a missing one is a failed row (not_found)
         for track in found:
             if track.name in names:
                 log.warning("%s is named twice (one CSV row per name): classified once", track.name)
@@ -77,18 +89,19 @@ def walk_audio(root: str) -> Iterator[str]:
 # ---- the CSV ----
 
 def read_rows(path: str) -> list[dict]:
-    """The complete rows of an earlier run's CSV (a row cut off by a kill is left out)."""
+    """The complete rows of an earlier run's CSV (a row cut off by a kill is left out), each cell as it
+    was before it was escaped (``unescape_cell``); a CSV of the layout before ``note`` gets an empty one."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (COLUMNS, EARLIER_COLUMNS):
             raise Fatal(f"{path} is not a GenreLens results CSV (its header differs); choose another --out")
         rows = []
         try:
             for row in reader:
                 if None not in row and None not in row.values():
-                    rows.append(row)
+                    rows.append({column: unescape_cell(row.get(column, "")) for column in COLUMNS})
         except csv.Error as exc:
             log.warning("%s: reading stopped at a damaged row (%s)", path, exc)
     return rows
@@ -130,10 +143,13 @@ def plan(tracks: list[Track], out: str) -> tuple[list[Track], int]:
 
 @dataclass
 class Tally:
+    """What the rows written in this run say: the summary counts only what is in the CSV."""
     done: int = 0
     failed: int = 0
     skipped: int = 0
-    untagged: int = 0
+    tagged: int = 0  # --write-tags: genre written into the file
+    tag_kept: int = 0  # --write-tags: the file's genre tag already said so
+    untagged: int = 0  # --write-tags: not written (the row's note says why)
 
     def line(self, seconds: float, write_tags: bool) -> str:
         analysed = self.done + self.failed
@@ -142,23 +158,28 @@ class Tally:
         text = (f"{self.done} done, {self.skipped} skipped (done before), {self.failed} failed "
                 f"in {minutes}m {secs:02d}s ({rate:.1f} files/min)")
         if write_tags:
-            text += f"; genre tag not written to {self.untagged} file(s)" if self.untagged else "; genre tags written"
+            text += f"; genre tag written to {self.tagged} file(s)"
+            text += f", already there in {self.tag_kept}" if self.tag_kept else ""
+            text += f", not written to {self.untagged} (see the note column)" if self.untagged else ""
         return text
 
 
 def record(outcome: Outcome, out, tally: Tally) -> None:
     """Append the file's row and push it to the disk: a kill after this keeps it."""
-    csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n").writerow(outcome.row())
+    out.write(csv_line(outcome.row()))
     out.flush()
     os.fsync(out.fileno())
+    where = printable(outcome.track.path)
     if outcome.error:
         tally.failed += 1
-        log.warning("%s: error: %s", outcome.track.path, outcome.error.get("message"))
+        log.warning("%s: error: %s", where, printable(outcome.error.get("message") or ""))
     else:
         tally.done += 1
+    tally.tagged += outcome.tag == "written"
+    tally.tag_kept += outcome.tag == "already"
     if outcome.tag_note:
         tally.untagged += 1
-        log.warning("%s: genre tag not written: %s", outcome.track.path, outcome.tag_note)
+        log.warning("%s: genre tag not written: %s", where, outcome.tag_note)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -188,6 +209,8 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     tracks = find_tracks(args.paths)
+    if args.write_tags:
+        remove_leftovers(tracks)
     todo, tally.skipped = plan(tracks, args.out)
     log.info("%d file(s) found: %d to classify, %d done before", len(tracks), len(todo), tally.skipped)
     if not todo:
@@ -201,10 +224,22 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
 
         outcomes = local_outcomes(todo, args.workers, args.model_dir, args.max_seconds, args.model, args.write_tags)
     bar = tqdm(total=len(todo), unit="file", desc="classifying", file=sys.stderr, disable=args.quiet)
-    with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
-        for outcome in outcomes:
-            record(outcome, out, tally)
-            bar.update()
+    try:
+        with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
+            for outcome in outcomes:
+                with interrupts.held():  # the row on the disk and counted, or neither
+                    record(outcome, out, tally)
+                bar.update()
+    finally:
+        outcomes.close()  # an interrupt outside the generator ends the pool here, not when it is collected
+
+
+def remove_leftovers(tracks: list[Track]) -> None:
+    """Remove the hidden copies a killed --write-tags run left beside these files (or their links' targets)."""
+    folders = sorted({os.path.dirname(os.path.realpath(track.path)) for track in tracks})
+    for folder in folders:
+        for path in remove_leftover_copies(folder):
+            log.warning("%s: removed (a copy a stopped run was tagging)", printable(path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     started, tally = time.monotonic(), Tally()
-    try:
-        run(args, tally)
-    except Fatal as exc:
-        log.error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        log.warning("interrupted: the finished files' rows are in %s; run the same command again to go on", args.out)
-        print(tally.line(time.monotonic() - started, args.write_tags))
-        return 130
+    with interrupts.caught():
+        try:
+            run(args, tally)
+        except Fatal as exc:
+            log.error("%s", exc)
+            return 2
+        except Interrupted as stop:
+            log.warning("%s: the rows of the files finished are in %s; run the same command again to go on",
+                        stop, printable(args.out))
+            print(tally.line(time.monotonic() - started, args.write_tags))
+            return stop.exit_code
     print(tally.line(time.monotonic() - started, args.write_tags))
     return 1 if tally.failed else 0
 
