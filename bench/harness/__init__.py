@@ -30,18 +30,19 @@ Run a script from the repository root (``.venv/bin/python bench/bench_x.py``): i
 from .audio import UPLOAD_FILES, encode, make_audio, one_of_each, synth_music
 from .client import http_request, multipart
 from .facts import git_state, machine, versions
-from .processes import (ROOT, BenchError, Process, Processes, children, cpu_seconds, log_tails, machine_busy,
-                        mapped_libraries, memory_mb, own_cpu, session_cpu, session_processes, wait_until_idle)
+from .processes import (ROOT, BenchError, CpuMeter, Process, Processes, children, cpu_seconds, log_tails,
+                        machine_busy, mapped_libraries, memory_mb, own_cpu, session_cpu, session_processes,
+                        wait_until_idle)
 from .report import display_command, fmt, progress, table, verdict, write_report
 from .run import BenchRun
 from .servers import PostgresServer, RedisServer, WebServer, bench_env, celery_node, procfile_command, tagger
 from .takes import Takes, concurrently, interleaved, median_ms, percentile, takes
 
 __all__ = [
-    "ROOT", "UPLOAD_FILES", "BenchError", "BenchRun", "PostgresServer", "Process", "Processes", "RedisServer",
-    "Takes", "WebServer", "bench_env", "celery_node", "children", "concurrently", "cpu_seconds", "display_command",
-    "encode", "fmt", "git_state", "http_request", "interleaved", "log_tails", "machine", "machine_busy",
-    "make_audio", "mapped_libraries", "median_ms", "memory_mb", "multipart", "one_of_each", "own_cpu",
-    "percentile", "procfile_command", "progress", "session_cpu", "session_processes", "synth_music", "table",
-    "tagger", "takes", "verdict", "versions", "wait_until_idle", "write_report",
+    "ROOT", "UPLOAD_FILES", "BenchError", "BenchRun", "CpuMeter", "PostgresServer", "Process", "Processes",
+    "RedisServer", "Takes", "WebServer", "bench_env", "celery_node", "children", "concurrently", "cpu_seconds",
+    "display_command", "encode", "fmt", "git_state", "http_request", "interleaved", "log_tails", "machine",
+    "machine_busy", "make_audio", "mapped_libraries", "median_ms", "memory_mb", "multipart", "one_of_each",
+    "own_cpu", "percentile", "procfile_command", "progress", "session_cpu", "session_processes", "synth_music",
+    "table", "tagger", "takes", "verdict", "versions", "wait_until_idle", "write_report",
 ]

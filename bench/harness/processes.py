@@ -216,6 +216,23 @@ def own_cpu() -> float:
     return times.user + times.system
 
 
+class CpuMeter:
+    """CPU seconds since it was made: of the processes of ``sessions`` (ours), and of the rest of the machine
+    (others' work; the bench process itself left out). Unlike wall time, ours barely moves when others share
+    the machine."""
+
+    def __init__(self, sessions: set[int] | None = None):
+        self.sessions = sessions or set()
+        self._ours, self._busy, self._own = session_cpu(self.sessions), machine_busy(), own_cpu()
+
+    def ours(self) -> float:
+        return session_cpu(self.sessions) - self._ours
+
+    def others(self, ours: float) -> float:
+        """The machine's busy CPU seconds less ``ours`` and the bench's own."""
+        return max(0.0, machine_busy() - self._busy - ours - (own_cpu() - self._own))
+
+
 def memory_mb(pid: int) -> tuple[float | None, float | None]:
     """(RSS, PSS) in MB; PSS splits the pages shared with a preloading master fairly."""
     rss = pss = None

@@ -67,7 +67,8 @@ def loopback(args: list[str], port: int) -> list[str]:
 class WebServer(Process):
     """gunicorn as the Procfile starts it, with ``workdir/store`` as ANALYSIS_DIR, ``workdir/uploads`` as
     UPLOAD_DIR, the database there (SQLite) unless ``database_url`` names another, ``broker_url`` for
-    Celery, ``env`` on top of the caller's environment and ``extra_args`` right after the program."""
+    Celery, ``env`` on top of the caller's environment and ``extra_args`` right after the program; its log
+    is ``workdir/web.log``."""
 
     def __init__(self, workdir: Path, name: str = "web", env: dict | None = None, database_url: str | None = None,
                  broker_url: str | None = None, extra_args: list[str] | tuple[str, ...] = (), grace_s: float = 75.0):
@@ -80,7 +81,7 @@ class WebServer(Process):
         places |= {"BROKER_URL": broker_url} if broker_url else {}
         full_env = bench_env(places | (env or {}) | {"PORT": str(self.port)})
         command = procfile_command(full_env, self.port)
-        super().__init__(name, [command[0], *extra_args, *command[1:]], full_env, workdir / f"{name}.log", grace_s)
+        super().__init__(name, [command[0], *extra_args, *command[1:]], full_env, workdir / "web.log", grace_s)
         self.health: dict = {}
 
     @property
