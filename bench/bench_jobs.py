@@ -38,6 +38,8 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,13 +170,28 @@ def database_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
+@contextmanager
+def recorded(report: dict, bench: BenchRun, procs: list[Process]) -> Iterator[None]:
+    """A configuration's failure goes into its report (the next configuration still runs); its processes are
+    stopped afterwards whatever happened, and any left running is reported."""
+    try:
+        yield
+    except BenchError as exc:
+        report["error"] = str(exc)
+        progress(f"{report['config']}: FAILED: {str(exc).splitlines()[0]}")
+    finally:
+        report["leftovers"] = bench.stop(*procs)
+        if report["leftovers"]:
+            progress(f"{report['config']}: processes left after stopping: {report['leftovers']}")
+
+
 def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Path, args, bench: BenchRun) -> dict:
     """embedded:N or celery:N: start, warm up, the timed job, the cached job, stop."""
     report: dict = {"config": f"{kind}:{n}", "kind": kind, "workers": n}
     max_mb = max(50.0, 1.5 * sum(p.stat().st_size for p in paths) / 1e6 + 5)
     limits = {"JOB_MAX_FILES": str(max(500, len(paths))), "JOB_QUEUE_LIMIT": str(max(2000, 4 * len(paths)))}
     procs: list[Process] = []
-    try:
+    with recorded(report, bench, procs):
         if kind == "embedded":
             web = start_web(bench, workdir, report["config"], {"JOB_WORKERS": str(n)} | limits, max_mb)
             procs.append(web)
@@ -234,23 +251,16 @@ def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Pat
         if cached.cached != cached.done:
             report.setdefault("warnings", []).append(
                 f"second job: only {cached.cached} of {cached.done} files were answered from the database")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"{report['config']}: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        left = bench.stop(*procs)
-        report["leftovers"] = left
-        if left:
-            progress(f"{report['config']}: processes left after stopping: {left}")
     return report
 
 
 def baseline_config(workdir: Path, paths: list[Path], warm_up: Path, args, bench: BenchRun) -> dict:
     """One client, ``POST /file-upload`` one file after the other, on gunicorn --workers 1 without a pool."""
     report: dict = {"config": "baseline", "kind": "baseline", "workers": 1}
-    web = None
-    try:
+    procs: list[Process] = []
+    with recorded(report, bench, procs):
         web = start_web(bench, workdir, "baseline", {"JOB_WORKERS": "0"}, 50)
+        procs.append(web)
         report["web_command"] = web.command
         report["database"] = "SQLite in ANALYSIS_DIR (fresh)"
         progress(f"baseline: {display_command(web.command)}")
@@ -285,11 +295,6 @@ def baseline_config(workdir: Path, paths: list[Path], warm_up: Path, args, bench
         if report["fresh"].cached:
             report.setdefault("warnings", []).append(
                 f"{report['fresh'].cached} fresh uploads were answered from the database")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"baseline: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        report["leftovers"] = bench.stop(web) if web else {}
     return report
 
 
@@ -306,7 +311,7 @@ def library_config(n: int, workdir: Path, folder: Path, count: int, args, bench:
     started = time.perf_counter()
     bench.start(proc)
     row_times: list[float] = []  # seconds from the start when the CSV had 1, 2, ... rows
-    try:
+    with recorded(report, bench, [proc]):
         while True:
             try:
                 rows = max(0, out.read_bytes().count(b"\n") - 1) if out.exists() else 0
@@ -344,11 +349,6 @@ def library_config(n: int, workdir: Path, folder: Path, count: int, args, bench:
             report.setdefault("warnings", []).append(f"the CSV has {len(statuses)} rows for {count} files")
         progress(f"library:{n}: {done} done in {wall:.1f} s = {run.rate:.1f} files/min wall; first row after "
                  f"{report['first_row_s']:.1f} s; steady {report['steady_rate']:.1f} files/min")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"library:{n}: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        report["leftovers"] = bench.stop(proc)
     return report
 
 

@@ -179,15 +179,17 @@ def run_config(config: str, bench: BenchRun, song: Path, args: argparse.Namespac
             while not stop.is_set():
                 uploads.append(timed_upload(server.port, body, 30))
 
-        uploader = threading.Thread(target=upload_loop)
+        uploader = threading.Thread(target=upload_loop, daemon=True)
         time.sleep(1)
         uploader.start()
         end = time.monotonic() + args.slow_seconds
-        while time.monotonic() < end:
-            healthz.append(timed_get(server.port, "/healthz", 5))
-            time.sleep(0.25)
-        stop.set()
-        uploader.join()
+        try:
+            while time.monotonic() < end:
+                healthz.append(timed_get(server.port, "/healthz", 5))
+                time.sleep(0.25)
+        finally:  # also on Ctrl-C or SIGTERM: the uploads stop before the server does
+            stop.set()
+            uploader.join()
         report["slow_healthz"], report["slow_uploads"] = healthz, uploads
         progress(f"{config}: waiting up to {args.drop_wait} s for the slow clients to be dropped")
         drop_end = time.monotonic() + args.drop_wait

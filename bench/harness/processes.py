@@ -12,8 +12,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .report import progress
 
@@ -54,6 +54,24 @@ class Process:
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise BenchError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
+
+    def wait_until(self, ready: Callable[[], object], timeout_s: float, what: str, poll_s: float = 0.1,
+                   not_yet: tuple[type[Exception], ...] = (OSError,)) -> object:
+        """Call ``ready()`` every ``poll_s`` until it answers something true (an exception of ``not_yet``
+        counts as not yet) and return that; BenchError with the log's tail when the process exits first or
+        ``timeout_s`` passes."""
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            self.check_alive()
+            try:
+                answer = ready()
+                if answer:
+                    return answer
+            except not_yet:
+                pass
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{self.name}: {what} after {timeout_s:g} s\n{self.log_tail()}")
+            time.sleep(poll_s)
 
     def log_text(self) -> str:
         try:

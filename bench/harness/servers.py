@@ -94,19 +94,16 @@ class WebServer(Process):
 
     def wait_healthy(self, timeout_s: float = 120, poll_s: float = 0.02) -> float:
         """Seconds from process start until ``GET /healthz`` answered 200 (its JSON is kept in ``health``)."""
-        deadline = self.started_at + timeout_s
-        while time.perf_counter() < deadline:
-            self.check_alive()
-            try:
-                status, data, _ = http_request(self.port, "GET", "/healthz", timeout=10)
-                if status == 200:
-                    answered = time.perf_counter() - self.started_at
-                    self.health = json.loads(data)
-                    return answered
-            except (OSError, ValueError):
-                pass
-            time.sleep(poll_s)
-        raise BenchError(f"{self.name}: /healthz not 200 after {timeout_s:g} s\n{self.log_tail()}")
+        answered = 0.0
+
+        def healthy() -> dict | None:
+            nonlocal answered
+            status, data, _ = http_request(self.port, "GET", "/healthz", timeout=10)
+            answered = time.perf_counter() - self.started_at
+            return json.loads(data) if status == 200 else None
+
+        self.health = self.wait_until(healthy, timeout_s, "/healthz not 200", poll_s, (OSError, ValueError))
+        return answered
 
     def workers(self) -> list[int]:
         """The master's children: the web workers (and the embedded job pool, when JOB_WORKERS is not 0)."""
@@ -140,17 +137,8 @@ class RedisServer(Process):
         import redis
 
         client = redis.Redis(port=self.port, socket_timeout=2)
-        deadline = time.perf_counter() + timeout_s
-        while True:
-            self.check_alive()
-            try:
-                if client.ping():
-                    return self.url
-            except redis.ConnectionError:
-                pass
-            if time.perf_counter() > deadline:
-                raise BenchError(f"redis-server did not answer PING in {timeout_s:g} s\n{self.log_tail()}")
-            time.sleep(0.1)
+        self.wait_until(client.ping, timeout_s, "no answer to PING", not_yet=(redis.ConnectionError,))
+        return self.url
 
     @staticmethod
     def version() -> str:
@@ -195,18 +183,12 @@ class PostgresServer(Process):
         """Until it takes a connection; returns its SQLAlchemy URL (``DATABASE_URL``)."""
         import psycopg
 
-        deadline = time.perf_counter() + timeout_s
-        while True:
-            self.check_alive()
-            try:
-                with psycopg.connect(host="127.0.0.1", port=self.port, user="bench", dbname="postgres",
-                                     connect_timeout=2):
-                    return self.url
-            except psycopg.OperationalError:
-                pass
-            if time.perf_counter() > deadline:
-                raise BenchError(f"PostgreSQL did not take a connection in {timeout_s:g} s\n{self.log_tail()}")
-            time.sleep(0.2)
+        def connects() -> bool:
+            with psycopg.connect(host="127.0.0.1", port=self.port, user="bench", dbname="postgres", connect_timeout=2):
+                return True
+
+        self.wait_until(connects, timeout_s, "no connection taken", 0.2, (psycopg.OperationalError,))
+        return self.url
 
     def stop(self) -> None:
         super().stop()
