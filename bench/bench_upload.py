@@ -90,7 +90,6 @@ def sample_memory(server: WebServer) -> dict[int, tuple[float | None, float | No
     return {pid: memory_mb(pid) for pid in server.workers()}
 
 
-
 def run(args: argparse.Namespace, bench: BenchRun) -> dict:
     tmp, report = bench.tmp, {}
     sequential = max(args.rounds * len(FILES), args.memory_uploads)
@@ -184,7 +183,6 @@ def run(args: argparse.Namespace, bench: BenchRun) -> dict:
     return report
 
 
-
 # --------------------------------------------------------------------------- the report
 
 
@@ -258,7 +256,6 @@ def summarize(report: dict) -> tuple[list[list[str]], dict]:
     return rows, extra
 
 
-
 def markdown(report: dict, args: argparse.Namespace, bench: BenchRun) -> str:
     rows, x = summarize(report)
     mach = machine()
@@ -272,8 +269,8 @@ def markdown(report: dict, args: argparse.Namespace, bench: BenchRun) -> str:
         f"- **Server:** `{display_command(report['command'])}` "
         f"(the Procfile's `web:` line; {len(report['workers'])} workers)",
         bench.code_line(),
-        bench.settings_line(SERVICE_ENV) + f"; the uploads were answered by `{report.get('model', '?')}`, which heard every one of the "
-        f"{report.get('segments', {}).get('mp3_30', '?')} segments of the 30-s and the "
+        bench.settings_line(SERVICE_ENV) + f"; the uploads were answered by `{report.get('model', '?')}`, which "
+        f"heard every one of the {report.get('segments', {}).get('mp3_30', '?')} segments of the 30-s and the "
         f"{report.get('segments', {}).get('mp3_300', '?')} of the 5-min file",
         bench.machine_line(mach),
         bench.load_line("**the machine was busy with other work: wall-clock numbers are noisy and pessimistic**"
@@ -383,7 +380,6 @@ def markdown(report: dict, args: argparse.Namespace, bench: BenchRun) -> str:
     if report["server_log_errors"]:
         out += ["", "## Server log errors", "", "```", *report["server_log_errors"], "```"]
     return "\n".join(out) + "\n"
-
 
 
 def main(argv: list[str] | None = None) -> int:

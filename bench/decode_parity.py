@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import ROOT, BenchRun, interleaved, one_of_each, synth_music
-from genrelens.analysis import audio, musicnn_features  # noqa: E402 -- the harness puts the repository on sys.path
+from genrelens.analysis import audio, musicnn_features  # the harness put the repository on sys.path
 from genrelens.models import DEFAULT_MODEL_DIR  # noqa: E402
 from genrelens.analysis.pipeline import FeatureSettings, mfcc_segments  # noqa: E402
 

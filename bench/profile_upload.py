@@ -35,7 +35,7 @@ import numpy as np
 from harness import ROOT, BenchRun, WebServer, make_audio
 from harness import UPLOAD_FILES as FILES
 from harness import median_ms as timed
-from genrelens.web.pictures import KINDS as PICTURES  # noqa: E402 -- the harness puts the repository on sys.path
+from genrelens.web.pictures import KINDS as PICTURES  # the harness put the repository on sys.path
 
 STARTUP = r"""
 import json, sys, time

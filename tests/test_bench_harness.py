@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness.processes import BenchError
 from bench.harness.servers import loopback, procfile_command
 
 
@@ -28,6 +29,16 @@ def test_a_procfile_line_is_read_as_sh_reads_it(tmp_path):
                         "web: exec gunicorn -w ${WEB_CONCURRENCY:-4} --bind=0.0.0.0:$PORT --name \"a b\" 'app:create_app()'\n")
     command = procfile_command({"PATH": os.environ["PATH"]}, 6001, procfile)
     assert command[1:] == ["-w", "4", "--bind=127.0.0.1:6001", "--name", "a b", "app:create_app()"]
+
+
+@pytest.mark.parametrize("line", ["web: touch {flag} && gunicorn app", "web: gunicorn app; touch {flag}",
+                                  "web: gunicorn $(touch {flag}) app", "web: gunicorn app | touch {flag}"])
+def test_a_line_of_more_than_one_command_is_refused_not_run(tmp_path, line):
+    procfile, flag = tmp_path / "Procfile", tmp_path / "ran"
+    procfile.write_text(line.format(flag=flag) + "\n")
+    with pytest.raises(BenchError, match="not one command"):
+        procfile_command({"PATH": os.environ["PATH"]}, 6002, procfile)
+    assert not flag.exists()
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -43,6 +44,8 @@ def procfile_command(env: dict, port: int, procfile: Path = ROOT / "Procfile", k
     if line is None:
         raise BenchError(f"{procfile} has no {kind}: line")
     command = line.split(":", 1)[1].strip().removeprefix("exec ")
+    if any(set(token) <= set("();<>|&") for token in shlex.shlex(command, posix=True, punctuation_chars=True)):
+        raise BenchError(f"{procfile}'s {kind}: line is not one command (sh would run more): {command}")
     words = subprocess.run(["/bin/sh", "-c", f'set -- {command}; printf "%s\\0" "$@"'], env=env | {"PORT": str(port)},
                            capture_output=True, check=True, timeout=30).stdout.decode()
     args = loopback(words.split("\0")[:-1], port)
