@@ -32,48 +32,32 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
-import importlib.metadata
 import json
-import os
 import resource
-import shlex
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_upload import (ROOT, fmt, free_port, git_state, http_request, machine, procfile_command,  # noqa: E402
-                          progress, table, versions)
+from harness import (ROOT, BenchError, BenchRun, CpuMeter, Process, RedisServer, WebServer, celery_node,
+                     display_command, fmt, http_request, log_tails, machine, multipart, progress, session_processes,
+                     table, tagger, versions, wait_until_idle, write_report)
+from harness.facts import SERVICE_PACKAGES
 
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import SR, chord, clicks, four_on_the_floor, noise, pad, piano, write_audio  # noqa: E402
 
-PYTHON = sys.executable
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 POLL_S = 0.2
-# Keys of the caller's environment that would change what a configuration measures: each sets its own.
-CLEARED_ENV = ("BROKER_URL", "DATABASE_URL", "JOB_WORKERS", "WEB_CONCURRENCY", "ANALYSIS_DIR", "UPLOAD_DIR", "PORT")
 SERVICE_ENV = ("DEFAULT_MODEL", "MUSICNN_THREADS", "MAX_ANALYSIS_SECONDS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "MKL_NUM_THREADS")
 DEFAULT_CONFIGS = "baseline,embedded:1,embedded:2,celery:1,celery:2,library:1,library:2"
-
-
-class BenchError(Exception):
-    """A configuration failed; the message says what and carries the tail of the relevant log."""
 
 
 # --------------------------------------------------------------------------- audio
@@ -111,228 +95,13 @@ def make_files(folder: Path, count: int) -> tuple[list[Path], Path]:
     return files, warm_up
 
 
-def multipart_files(paths: list[Path]) -> tuple[bytes, dict]:
-    """One multipart body with the field ``file`` repeated."""
-    boundary = f"----bench-{uuid.uuid4().hex}"
-    parts = []
-    for path in paths:
-        parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-                      "Content-Type: audio/mpeg\r\n\r\n").encode() + path.read_bytes() + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(body))}
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def _stat_fields(pid: int | str) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # fields from 3 (state) on
-
-
-def session_processes(sessions: set[int]) -> dict[int, str]:
-    """pid -> command line of every live process in one of these sessions (ours: each started with
-    start_new_session, so its session id is its pid and every descendant keeps it)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = _stat_fields(entry)
-            if int(fields[3]) in sessions and fields[0] != "Z":
-                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-                found[int(entry)] = command.decode(errors="replace").strip()
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def session_cpu(sessions: set[int]) -> float:
-    """CPU seconds (user + system, with reaped children such as ffmpeg) of the live processes of these sessions."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = _stat_fields(entry)
-            if int(fields[3]) in sessions:
-                total += sum(int(fields[i]) for i in (11, 12, 13, 14))
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / CLK_TCK
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / CLK_TCK
-
-
-def bench_cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-class Proc:
-    """A process we started, in its own session, logging to a file (a file, never a pipe)."""
-
-    def __init__(self, name: str, command: list[str], env: dict, log_path: Path):
-        self.name, self.command, self.env, self.log_path = name, command, env, log_path
-        self.process: subprocess.Popen | None = None
-        self.started_at = 0.0
-
-    def start(self) -> "Proc":
-        with open(self.log_path, "ab") as log:
-            self.started_at = time.perf_counter()
-            self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self, chars: int = 2500) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return f"(no log at {self.log_path})"
-        return f"--- last {min(chars, len(text))} characters of {self.log_path.name} ---\n{text[-chars:]}"
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-
-    def stop(self, grace_s: float = 75.0) -> None:
-        """SIGTERM to the whole process group; SIGKILL after ``grace_s`` (gunicorn's graceful_timeout is 60 s)."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-                self.process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                progress(f"{self.name} did not stop in {grace_s:g} s after SIGTERM: SIGKILL")
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-            except ProcessLookupError:
-                pass
-        self.process.wait()
-        # The group's leader is gone; anything left in its session (a pool child) gets SIGTERM, then SIGKILL.
-        deadline = time.monotonic() + 15
-        while (left := session_processes({self.pid})) and time.monotonic() < deadline:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
-        for pid in session_processes({self.pid}):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-class Running:
-    """Every process started, for the stop at the end (whatever happens) and the check that none is left."""
-
-    def __init__(self):
-        self.procs: list[Proc] = []
-        self.sessions: set[int] = set()
-
-    def start(self, proc: Proc) -> Proc:
-        self.procs.append(proc.start())
-        self.sessions.add(proc.pid)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):  # nodes and web before the broker
-            try:
-                proc.stop()
-            except Exception as exc:  # noqa: BLE001 -- stop the others whatever happens
-                progress(f"stopping {proc.name}: {exc!r}")
-        self.procs.clear()
-
-    def leftovers(self) -> dict[int, str]:
-        return session_processes(self.sessions)
-
-
 # --------------------------------------------------------------------------- servers
 
 
-def base_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-    return env | {"PYTHONUNBUFFERED": "1"}
-
-
-@dataclass
-class Web:
-    proc: Proc
-    port: int
-    store: Path
-    database: Path  # the SQLite file (its -wal beside it)
-
-
-def start_web(running: Running, workdir: Path, name: str, extra_env: dict, max_upload_mb: float) -> Web:
-    store, uploads = workdir / "store", workdir / "uploads"
-    store.mkdir(parents=True, exist_ok=True)
-    uploads.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = base_env() | {"PORT": str(port), "ANALYSIS_DIR": str(store), "UPLOAD_DIR": str(uploads),
-                        "WEB_CONCURRENCY": "1", "MAX_UPLOAD_MB": f"{max_upload_mb:g}"} | extra_env
-    command = procfile_command(port, env)
-    proc = running.start(Proc(f"{name} web server", command, env, workdir / "web.log"))
-    database = Path(extra_env["DATABASE_URL"].removeprefix("sqlite:///")) if "DATABASE_URL" in extra_env \
-        else store / "genrelens.sqlite3"
-    return Web(proc, port, store, database)
-
-
-def wait_healthy(web: Web, timeout_s: float) -> dict:
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        web.proc.check_alive()
-        try:
-            status, data, _ = http_request(web.port, "GET", "/healthz", timeout=10)
-            if status == 200:
-                return json.loads(data)
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"{web.proc.name}: /healthz not 200 after {timeout_s:g} s\n{web.proc.log_tail()}")
-
-
-def start_redis(running: Running, workdir: Path) -> tuple[Proc, str]:
-    server = shutil.which("redis-server")
-    if not server:
-        raise BenchError("redis-server is missing (`make system-deps` installs it)")
-    folder = workdir / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(folder)]
-    proc = running.start(Proc("redis-server", command, base_env(), workdir / "redis.log"))
-    deadline = time.perf_counter() + 20
-    while True:
-        proc.check_alive()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(64).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            pass
-        if time.perf_counter() > deadline:
-            raise BenchError(f"redis-server did not answer PING in 20 s\n{proc.log_tail()}")
-        time.sleep(0.1)
-
-
-def node_command(index: int) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "genrelens.jobs.celery_worker", "worker", "--concurrency", "1",
-            "--hostname", f"node{index}@%h", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+def start_web(bench: BenchRun, workdir: Path, name: str, env: dict, max_upload_mb: float, **places) -> WebServer:
+    """The Procfile's gunicorn with one web worker (the cores are the pool's), fresh storage, ``env`` on top."""
+    settings = {"WEB_CONCURRENCY": "1", "MAX_UPLOAD_MB": f"{max_upload_mb:g}"} | env
+    return bench.start(WebServer(workdir, f"{name} web server", env=settings, **places))
 
 
 # --------------------------------------------------------------------------- measuring
@@ -355,21 +124,17 @@ class JobRun:
         return self.done * 60 / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-def logs_of(procs: list[Proc]) -> str:
-    return "\n".join(proc.log_tail() for proc in procs)
-
-
-def run_job(web: Web, paths: list[Path], timeout_s: float, procs: list[Proc], sessions: set[int]) -> JobRun:
+def run_job(web: WebServer, paths: list[Path], timeout_s: float, procs: list[Process]) -> JobRun:
     """POST the files as one job and poll it every POLL_S until done; the time from the POST's start."""
-    body, headers = multipart_files(paths)
-    cpu0, busy0, own0 = session_cpu(sessions), machine_busy(), bench_cpu()
+    body, headers = multipart(*paths)
+    meter = CpuMeter({proc.pid for proc in procs})
     started = time.perf_counter()
     try:
         status, data, post_s = http_request(web.port, "POST", "/jobs", body, headers, timeout=min(timeout_s, 600))
     except OSError as exc:
-        raise BenchError(f"POST /jobs of {len(paths)} files failed: {exc!r}\n{logs_of(procs)}") from exc
+        raise BenchError(f"POST /jobs of {len(paths)} files failed: {exc!r}\n{log_tails(procs)}") from exc
     if status != 202:
-        raise BenchError(f"POST /jobs of {len(paths)} files answered {status}: {data[:500]!r}\n{logs_of(procs)}")
+        raise BenchError(f"POST /jobs of {len(paths)} files answered {status}: {data[:500]!r}\n{log_tails(procs)}")
     job_id = json.loads(data)["id"]
     view: dict = {}
     last_ok = time.perf_counter()
@@ -377,99 +142,99 @@ def run_job(web: Web, paths: list[Path], timeout_s: float, procs: list[Proc], se
         try:
             status, data, _ = http_request(web.port, "GET", f"/jobs/{job_id}", timeout=30)
             if status != 200:
-                raise BenchError(f"GET /jobs/{job_id} answered {status}: {data[:500]!r}\n{logs_of(procs)}")
+                raise BenchError(f"GET /jobs/{job_id} answered {status}: {data[:500]!r}\n{log_tails(procs)}")
             view, last_ok = json.loads(data), time.perf_counter()
         except (OSError, ValueError) as exc:
             if time.perf_counter() - last_ok > 30:
-                raise BenchError(f"GET /jobs/{job_id} failing for 30 s: {exc!r}\n{logs_of(procs)}") from exc
+                raise BenchError(f"GET /jobs/{job_id} failing for 30 s: {exc!r}\n{log_tails(procs)}") from exc
         if view.get("status") == "done":
             break
         elapsed = time.perf_counter() - started
         if elapsed > timeout_s:
             counts = {k: view.get(k) for k in ("status", "total", "queued", "running", "done", "failed")}
             raise BenchError(f"job {job_id} ({len(paths)} files) not done after {timeout_s:g} s: {counts}\n"
-                             + logs_of(procs))
+                             + log_tails(procs))
         for proc in procs:
             proc.check_alive()
         time.sleep(POLL_S)
     wall = time.perf_counter() - started
-    cpu, busy, own = session_cpu(sessions) - cpu0, machine_busy() - busy0, bench_cpu() - own0
+    cpu = meter.ours()
     files = view["files"]
     errors = sorted({f"{f['error']['code']}: {f['error']['message']}" for f in files if f["status"] == "failed"})
     return JobRun(len(files), wall, post_s, sum(f["status"] == "done" for f in files),
                   sum(f["status"] == "failed" for f in files), sum(bool(f.get("cached")) for f in files),
-                  cpu, max(0.0, busy - cpu - own), errors)
-
-
-def wait_until_idle(sessions: set[int], threshold_cpu: float, timeout_s: float) -> tuple[float, bool]:
-    """Until our processes used less than ``threshold_cpu`` CPU-seconds per second over a 1-s window: every
-    worker process has loaded and warmed its models (CPU-bound work). (seconds waited, idle reached)."""
-    started = time.perf_counter()
-    previous = session_cpu(sessions)
-    while time.perf_counter() - started < timeout_s:
-        time.sleep(1.0)
-        now = session_cpu(sessions)
-        if now - previous < threshold_cpu:
-            return time.perf_counter() - started, True
-        previous = now
-    return time.perf_counter() - started, False
+                  cpu, meter.others(cpu), errors)
 
 
 def database_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Path, args, running: Running) -> dict:
+@contextmanager
+def recorded(report: dict, bench: BenchRun, procs: list[Process]) -> Iterator[None]:
+    """A configuration's failure goes into its report (the next configuration still runs); its processes are
+    stopped afterwards whatever happened, and any left running is reported."""
+    try:
+        yield
+    except BenchError as exc:
+        report["error"] = str(exc)
+        progress(f"{report['config']}: FAILED: {str(exc).splitlines()[0]}")
+    finally:
+        report["leftovers"] = bench.stop(*procs)
+        if report["leftovers"]:
+            progress(f"{report['config']}: processes left after stopping: {report['leftovers']}")
+
+
+def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Path, args, bench: BenchRun) -> dict:
     """embedded:N or celery:N: start, warm up, the timed job, the cached job, stop."""
     report: dict = {"config": f"{kind}:{n}", "kind": kind, "workers": n}
     max_mb = max(50.0, 1.5 * sum(p.stat().st_size for p in paths) / 1e6 + 5)
     limits = {"JOB_MAX_FILES": str(max(500, len(paths))), "JOB_QUEUE_LIMIT": str(max(2000, 4 * len(paths)))}
-    procs: list[Proc] = []
-    try:
+    procs: list[Process] = []
+    with recorded(report, bench, procs):
         if kind == "embedded":
-            web = start_web(running, workdir, report["config"], {"JOB_WORKERS": str(n)} | limits, max_mb)
-            procs.append(web.proc)
+            web = start_web(bench, workdir, report["config"], {"JOB_WORKERS": str(n)} | limits, max_mb)
+            procs.append(web)
             report["database"] = "SQLite in ANALYSIS_DIR (fresh)"
         else:
-            redis, broker = start_redis(running, workdir)
+            redis = bench.start(RedisServer(workdir / "redis"))
             procs.append(redis)
+            broker = redis.wait_ready()
             database = workdir / "db" / "genrelens.sqlite3"
             database.parent.mkdir(parents=True)
-            settings = {"BROKER_URL": broker, "DATABASE_URL": f"sqlite:///{database}"} | limits
-            web = start_web(running, workdir, report["config"], settings, max_mb)
-            procs.append(web.proc)
+            web = start_web(bench, workdir, report["config"], limits, max_mb, broker_url=broker,
+                            database_url=f"sqlite:///{database}")
+            procs.append(web)
             report["broker"] = broker
             report["database"] = "SQLite file in a temp dir, shared by web and nodes (fresh)"
-        report["web_command"] = web.proc.command
-        progress(f"{report['config']}: {shlex.join(web.proc.command)}")
-        health = wait_healthy(web, args.start_timeout)
-        report["model"] = health.get("model")
+        report["web_command"] = web.command
+        progress(f"{report['config']}: {display_command(web.command)}")
+        web.wait_healthy(args.start_timeout, poll_s=0.1)
+        report["model"] = web.health.get("model")
         if kind == "celery":
-            node_env = {k: web.proc.env[k] for k in ("BROKER_URL", "DATABASE_URL", "ANALYSIS_DIR", "UPLOAD_DIR")}
-            for i in range(1, n + 1):
-                procs.append(running.start(Proc(f"Celery node{i}", node_command(i), base_env() | node_env,
-                                                workdir / f"node{i}.log")))
-            report["node_command"] = node_command(1)
-        sessions = {proc.pid for proc in procs}
+            nodes = [bench.start(celery_node(web, i, workdir)) for i in range(1, n + 1)]
+            procs += nodes
+            report["node_command"] = nodes[0].command
         if kind == "embedded":
             time.sleep(0.5)
-            pool = [cmd for cmd in session_processes(sessions).values() if "genrelens.jobs.pool" in cmd]
+            pool = [cmd for cmd in session_processes({web.pid}).values() if "genrelens.jobs.pool" in cmd]
             if not pool:
-                raise BenchError(f"no embedded pool (genrelens.jobs.pool) under gunicorn\n{web.proc.log_tail()}")
+                raise BenchError(f"no embedded pool (genrelens.jobs.pool) under gunicorn\n{web.log_tail()}")
+        sessions = {proc.pid for proc in procs}
 
         progress(f"{report['config']}: warm-up job (1 file)")
-        warm = run_job(web, [warm_up], args.start_timeout, procs, sessions)
+        warm = run_job(web, [warm_up], args.start_timeout, procs)
         if warm.done != 1:
-            raise BenchError(f"the warm-up file was not analysed: {warm.errors}\n{logs_of(procs)}")
+            raise BenchError(f"the warm-up file was not analysed: {warm.errors}\n{log_tails(procs)}")
         report["settle_s"], report["settled"] = wait_until_idle(sessions, args.settle_cpu, args.start_timeout)
         if not report["settled"]:
             progress(f"{report['config']}: our processes still busy after {args.start_timeout:g} s; measuring anyway")
-        size0 = database_bytes(web.database)
+        size0 = database_bytes(web.sqlite_path)
 
         progress(f"{report['config']}: timed job of {len(paths)} files")
-        fresh = run_job(web, paths, args.job_timeout, procs, sessions)
+        fresh = run_job(web, paths, args.job_timeout, procs)
         report["fresh"] = fresh
-        report["db_bytes_per_file"] = (database_bytes(web.database) - size0) / max(1, fresh.done)
+        report["db_bytes_per_file"] = (database_bytes(web.sqlite_path) - size0) / max(1, fresh.done)
         progress(f"{report['config']}: {fresh.done} done, {fresh.failed} failed in {fresh.wall_s:.1f} s "
                  f"= {fresh.rate:.1f} files/min (POST {fresh.post_s:.2f} s, {fresh.cached} answered from the database)")
         if fresh.cached:
@@ -479,92 +244,74 @@ def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Pat
         time.sleep(1.0)
 
         progress(f"{report['config']}: the same {len(paths)} files again (cached)")
-        cached = run_job(web, paths, args.job_timeout, procs, sessions)
+        cached = run_job(web, paths, args.job_timeout, procs)
         report["cached"] = cached
         progress(f"{report['config']}: cached {cached.done} done in {cached.wall_s:.1f} s = {cached.rate:.1f} "
                  f"files/min ({cached.cached} answered from the database)")
         if cached.cached != cached.done:
             report.setdefault("warnings", []).append(
                 f"second job: only {cached.cached} of {cached.done} files were answered from the database")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"{report['config']}: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        left = session_processes({proc.pid for proc in procs})
-        report["leftovers"] = left
-        if left:
-            progress(f"{report['config']}: processes left after stopping: {left}")
     return report
 
 
-def baseline_config(workdir: Path, paths: list[Path], warm_up: Path, args, running: Running) -> dict:
+def baseline_config(workdir: Path, paths: list[Path], warm_up: Path, args, bench: BenchRun) -> dict:
     """One client, ``POST /file-upload`` one file after the other, on gunicorn --workers 1 without a pool."""
     report: dict = {"config": "baseline", "kind": "baseline", "workers": 1}
-    procs: list[Proc] = []
-    try:
-        web = start_web(running, workdir, "baseline", {"JOB_WORKERS": "0"}, 50)
-        procs.append(web.proc)
-        report["web_command"] = web.proc.command
+    procs: list[Process] = []
+    with recorded(report, bench, procs):
+        web = start_web(bench, workdir, "baseline", {"JOB_WORKERS": "0"}, 50)
+        procs.append(web)
+        report["web_command"] = web.command
         report["database"] = "SQLite in ANALYSIS_DIR (fresh)"
-        progress(f"baseline: {shlex.join(web.proc.command)}")
-        report["model"] = wait_healthy(web, args.start_timeout).get("model")
-        sessions = {web.proc.pid}
-        bodies = {path: multipart_files([path]) for path in [warm_up, *paths]}
+        progress(f"baseline: {display_command(web.command)}")
+        web.wait_healthy(args.start_timeout, poll_s=0.1)
+        report["model"] = web.health.get("model")
+        bodies = {path: multipart(path) for path in [warm_up, *paths]}
 
         def send(path: Path) -> dict:
             try:
                 status, data, _ = http_request(web.port, "POST", "/file-upload", *bodies[path],
                                                timeout=args.job_timeout)
             except OSError as exc:
-                raise BenchError(f"POST /file-upload {path.name} failed: {exc!r}\n{web.proc.log_tail()}") from exc
+                raise BenchError(f"POST /file-upload {path.name} failed: {exc!r}\n{web.log_tail()}") from exc
             if status != 200:
                 raise BenchError(f"POST /file-upload {path.name} answered {status}: {data[:500]!r}\n"
-                                 + web.proc.log_tail())
+                                 + web.log_tail())
             return json.loads(data)
 
         send(warm_up)
-        report["settle_s"], report["settled"] = wait_until_idle(sessions, args.settle_cpu, args.start_timeout)
+        report["settle_s"], report["settled"] = wait_until_idle({web.pid}, args.settle_cpu, args.start_timeout)
         for label in ("fresh", "cached"):
             progress(f"baseline: {len(paths)} uploads one at a time ({label})")
-            cpu0, busy0, own0 = session_cpu(sessions), machine_busy(), bench_cpu()
+            meter = CpuMeter({web.pid})
             started = time.perf_counter()
             answers = [send(path) for path in paths]
             wall = time.perf_counter() - started
-            cpu, busy, own = session_cpu(sessions) - cpu0, machine_busy() - busy0, bench_cpu() - own0
+            cpu = meter.ours()
             run = JobRun(len(paths), wall, float("nan"), len(answers), 0, sum(bool(a.get("cached")) for a in answers),
-                         cpu, max(0.0, busy - cpu - own))
+                         cpu, meter.others(cpu))
             report[label] = run
             progress(f"baseline ({label}): {run.done} in {wall:.1f} s = {run.rate:.1f} files/min")
         if report["fresh"].cached:
             report.setdefault("warnings", []).append(
                 f"{report['fresh'].cached} fresh uploads were answered from the database")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"baseline: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        for proc in procs:
-            proc.stop()
-        report["leftovers"] = session_processes({proc.pid for proc in procs})
     return report
 
 
-def library_config(n: int, workdir: Path, folder: Path, count: int, args, running: Running) -> dict:
+def library_config(n: int, workdir: Path, folder: Path, count: int, args, bench: BenchRun) -> dict:
     """``python -m genrelens.library <folder> --out x.csv --workers n``: wall time, and the CSV's rows as they come."""
     report: dict = {"config": f"library:{n}", "kind": "library", "workers": n}
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "results.csv"
-    command = [PYTHON, "-m", "genrelens.library", str(folder), "--out", str(out), "--workers", str(n)]
-    report["command"] = command
-    progress(f"library:{n}: {shlex.join(command)}")
+    proc = tagger(folder, out, n, workdir)
+    report["command"] = proc.command
+    progress(f"library:{n}: {display_command(proc.command)}")
     rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy0, own0 = machine_busy(), bench_cpu()
-    proc = Proc(f"library --workers {n}", command, base_env(), workdir / "library.log")
+    meter = CpuMeter()
     started = time.perf_counter()
-    running.start(proc)
+    bench.start(proc)
     row_times: list[float] = []  # seconds from the start when the CSV had 1, 2, ... rows
-    try:
+    with recorded(report, bench, [proc]):
         while True:
             try:
                 rows = max(0, out.read_bytes().count(b"\n") - 1) if out.exists() else 0
@@ -587,8 +334,7 @@ def library_config(n: int, workdir: Path, folder: Path, count: int, args, runnin
         rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (rusage.ru_utime - rusage0.ru_utime) + (rusage.ru_stime - rusage0.ru_stime)
         done = statuses.count("done")
-        run = JobRun(len(statuses), wall, float("nan"), done, len(statuses) - done, 0, cpu,
-                     max(0.0, machine_busy() - busy0 - cpu - (bench_cpu() - own0)))
+        run = JobRun(len(statuses), wall, float("nan"), done, len(statuses) - done, 0, cpu, meter.others(cpu))
         report["fresh"] = run
         report["first_row_s"] = row_times[0] if row_times else float("nan")
         # Steady rate: after each worker's first file (the w-th row) to the last row, the files in between.
@@ -597,44 +343,16 @@ def library_config(n: int, workdir: Path, folder: Path, count: int, args, runnin
             report["steady_rate"] = (len(row_times) - w) * 60 / (row_times[-1] - row_times[w - 1])
         else:
             report["steady_rate"] = float("nan")
-        summary = [line for line in proc.log_path.read_text(errors="replace").splitlines() if "files/min" in line]
+        summary = [line for line in proc.log_text().splitlines() if "files/min" in line]
         report["own_summary"] = summary[-1].strip() if summary else ""
         if len(statuses) != count:
             report.setdefault("warnings", []).append(f"the CSV has {len(statuses)} rows for {count} files")
         progress(f"library:{n}: {done} done in {wall:.1f} s = {run.rate:.1f} files/min wall; first row after "
                  f"{report['first_row_s']:.1f} s; steady {report['steady_rate']:.1f} files/min")
-    except BenchError as exc:
-        report["error"] = str(exc)
-        progress(f"library:{n}: FAILED: {str(exc).splitlines()[0]}")
-    finally:
-        proc.stop(grace_s=30)
-        report["leftovers"] = session_processes({proc.pid})
     return report
 
 
 # --------------------------------------------------------------------------- the report
-
-
-def cores() -> dict:
-    """Physical cores (distinct physical id + core id in /proc/cpuinfo), logical CPUs, `nproc`."""
-    physical, model = set(), "?"
-    block: dict = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines() + [""]:
-        if not line.strip():
-            if "core id" in block:
-                physical.add((block.get("physical id"), block["core id"]))
-            block = {}
-            continue
-        key, _, value = line.partition(":")
-        block[key.strip()] = value.strip()
-        if key.strip() == "model name":
-            model = value.strip()
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        nproc = str(len(os.sched_getaffinity(0)))
-    return {"physical": str(len(physical)) if physical else "?", "logical": str(os.cpu_count()), "nproc": nproc,
-            "model": model}
 
 
 LABELS = {
@@ -744,49 +462,35 @@ def estimate_section(reports: list[dict], info: dict, avg_mb: float) -> list[str
     return lines
 
 
-def markdown(reports: list[dict], args, argv: list[str], meta: dict) -> str:
-    info = cores()
-    mach = machine()
-    vers = versions()
-    for name in ("celery", "redis", "sqlalchemy"):
-        try:
-            vers[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    try:
-        redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                                       timeout=10).stdout.split()[2].removeprefix("v=")
-    except (OSError, subprocess.SubprocessError, IndexError):
-        redis_version = "?"
+def markdown(reports: list[dict], bench: BenchRun, meta: dict) -> str:
+    info = machine()
     base = next((r for r in reports if r["kind"] == "baseline"), None)
     baseline = rate_of(base) if base else nan()
     models = sorted({r["model"] for r in reports if r.get("model")})
     others = [r[k].others_cpu_s / r[k].wall_s for r in reports for k in ("fresh", "cached")
               if isinstance(r.get(k), JobRun) and r[k].wall_s > 0]
-    busy = meta["load_start"][0] > 0.5 * int(info["nproc"] or 1) or max(others, default=0.0) > 0.25
+    busy = bench.busy() or max(others, default=0.0) > 0.25
     lines = [
         "# Library throughput: batch jobs, the local tagger and one-at-a-time uploads",
         "",
         "Written by `bench/bench_jobs.py`. Files per minute through each way of classifying a library, on one "
         "machine; re-run it on a quiet machine for numbers worth comparing.",
         "",
-        f"- **Date:** {meta['started']} (run took {meta['elapsed_s']:.0f} s)",
-        f"- **Command:** `{shlex.join(['.venv/bin/python', 'bench/bench_jobs.py', *argv])}` (from the repo root)",
-        f"- **Code:** {git_state()}",
-        f"- **Machine:** {info['physical']} physical cores, {info['logical']} logical CPUs, `nproc` {info['nproc']} "
-        f"({info['model']}), {mach['ram']} RAM, {mach['os']}",
-        f"- **Load average** (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in meta['load_start'])}, at end "
-        f"{' / '.join(f'{v:.2f}' for v in meta['load_end'])}"
-        + (" -- **other work was running: the rates are noisy and pessimistic**" if busy else ""),
-        "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in vers.items()) + f", redis-server {redis_version}",
+        bench.date_line(),
+        bench.command_line(),
+        bench.code_line(),
+        bench.machine_line(info),
+        bench.load_line("**other work was running: the rates are noisy and pessimistic**" if busy else ""),
+        bench.versions_line(versions((*SERVICE_PACKAGES, "celery", "redis", "sqlalchemy")),
+                            f", redis-server {RedisServer.version()}"),
         f"- **Audio:** {meta['files']} distinct 30-s MP3s (44.1 kHz stereo, 192 kbit/s, {meta['avg_mb']:.2f} MB each "
         "on average), mixes of tests/conftest.py's chord / clicks / four_on_the_floor / pad / piano / noise with a "
         "seed and mix of their own, encoded by its `write_audio`; one more such file for the warm-up jobs.",
-        "- **Service settings:** " + ", ".join(f"{name}={os.environ.get(name, '(default)')}" for name in SERVICE_ENV)
-        + f"; answered by `{', '.join(models) or '?'}`. Job workers and the tagger run LiteRT on one thread per "
-        "process; the baseline's web worker uses `MUSICNN_THREADS` (default 2). Job workers and the tagger's "
-        "workers also run numpy's math libraries on one thread (OMP/OPENBLAS/MKL_NUM_THREADS=1 unless the "
-        "environment says otherwise: genrelens/threads.py); the web server takes them from the environment.",
+        bench.settings_line(SERVICE_ENV) + f"; answered by `{', '.join(models) or '?'}`. Job workers and the tagger "
+        "run LiteRT on one thread per process; the baseline's web worker uses `MUSICNN_THREADS` (default 2). Job "
+        "workers and the tagger's workers also run numpy's math libraries on one thread "
+        "(OMP/OPENBLAS/MKL_NUM_THREADS=1 unless the environment says otherwise: genrelens/threads.py); the web "
+        "server takes them from the environment.",
         "",
         "## Fresh files (every configuration on fresh storage)",
         "",
@@ -829,13 +533,12 @@ def markdown(reports: list[dict], args, argv: list[str], meta: dict) -> str:
             env = {"baseline": "JOB_WORKERS=0 ", "embedded": f"JOB_WORKERS={r['workers']} ",
                    "celery": "BROKER_URL=redis://127.0.0.1:<port>/0 DATABASE_URL=sqlite:////<tmp>/genrelens.sqlite3 "}
             env = "WEB_CONCURRENCY=1 " + env[r["kind"]]
-            parts.append(f"`{env}{shlex.join([Path(r['web_command'][0]).name, *r['web_command'][1:]])}`")
+            parts.append(f"`{env}{display_command(r['web_command'])}`")
         if "node_command" in r:
-            node = shlex.join(["python", *r["node_command"][1:]]).replace("node1@", "nodeN@")
+            node = display_command(r["node_command"]).replace("node1@", "nodeN@")
             parts.append(f"+ {r['workers']} × `{node}`")
         if "command" in r:
-            parts.append(f"`{shlex.join(['python', *r['command'][1:]])}`"
-                         .replace(str(Path(meta['tmp'])), "<tmp>"))
+            parts.append(f"`{display_command(r['command'], Path(meta['tmp']))}`")
         if "settle_s" in r:
             never = "" if r.get("settled") else ", **never idle**"
             parts.append(f"(idle {r['settle_s']:.0f} s after the warm-up{never})")
@@ -899,59 +602,29 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--files must be at least 1")
     args.job_timeout = args.job_timeout or 120 + 30 * args.files
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    started_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    clock, load_start = time.perf_counter(), list(os.getloadavg())
-    tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
-    running = Running()
     reports: list[dict] = []
-    code = 0
     try:
-        progress(f"making {args.files} distinct 30-s MP3s in {tmp}")
-        library_dir = tmp / "audio" / "library"
-        paths, warm_up = make_files(library_dir, args.files)
-        avg_mb = statistics.fmean(p.stat().st_size for p in paths) / 1e6
-        for kind, n in configs:
-            workdir = tmp / f"{kind}-{n}"
-            if kind == "baseline":
-                reports.append(baseline_config(workdir, paths, warm_up, args, running))
-            elif kind == "library":
-                reports.append(library_config(n, workdir, library_dir, len(paths), args, running))
-            else:
-                reports.append(job_config(kind, n, workdir, paths, warm_up, args, running))
+        with BenchRun("bench/bench_jobs.py", argv, keep_temp=args.keep_temp) as bench:
+            progress(f"making {args.files} distinct 30-s MP3s in {bench.tmp}")
+            library_dir = bench.tmp / "audio" / "library"
+            paths, warm_up = make_files(library_dir, args.files)
+            avg_mb = statistics.fmean(p.stat().st_size for p in paths) / 1e6
+            for kind, n in configs:
+                workdir = bench.tmp / f"{kind}-{n}"
+                if kind == "baseline":
+                    reports.append(baseline_config(workdir, paths, warm_up, args, bench))
+                elif kind == "library":
+                    reports.append(library_config(n, workdir, library_dir, len(paths), args, bench))
+                else:
+                    reports.append(job_config(kind, n, workdir, paths, warm_up, args, bench))
     except KeyboardInterrupt:
         progress("interrupted")
-        code = 130
-    except Exception:  # noqa: BLE001 -- a bug here: stop everything, say where
+        return 130
+    except Exception:  # noqa: BLE001 -- a bug here: every process is stopped, the temp dir kept; say where
         traceback.print_exc()
-        code = 1
-    finally:
-        running.stop_all()
-        leftovers = running.leftovers()
-        if leftovers:
-            progress(f"left running after the stop, killing: {leftovers}")
-            for pid in leftovers:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        if args.keep_temp or code == 1:  # a bug: keep the logs
-            progress(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if code:
-        return code
-    meta = {"started": started_at, "elapsed_s": time.perf_counter() - clock, "load_start": load_start,
-            "load_end": list(os.getloadavg()), "files": args.files, "avg_mb": avg_mb, "tmp": str(tmp),
-            "leftovers": leftovers}
-    text = markdown(reports, args, argv, meta)
-    args.out.write_text(text)
-    print(text)
-    progress(f"wrote {args.out}")
+        return 1
+    meta = {"files": args.files, "avg_mb": avg_mb, "tmp": str(bench.tmp), "leftovers": bench.leftovers}
+    write_report(markdown(reports, bench, meta), args.out)
     return 1 if any(r.get("error") for r in reports) else 0
 
 

@@ -15,28 +15,21 @@ For each server configuration (all on 127.0.0.1, each with its own store and upl
 Configurations: ``procfile`` (the Procfile's command, gunicorn.conf.py's ServingWorker), ``sync`` (the
 command line before issue 13: sync workers, ``--preload --timeout 120``), ``gthread`` (gunicorn's threaded
 worker, 8 threads per worker). Writes ``bench/slow_clients.md`` (``--out``) with the command and date.
-Uses bench_upload.py's audio and server helpers; every server is stopped at the end.
+The audio, the servers (started, and always stopped) and the report's header come from bench/harness.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
-import os
-import platform
 import select
-import shlex
 import socket
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_upload import (ROOT, Server, encode, fmt, git_state, http_request, machine, multipart,  # noqa: E402
-                          pct, progress, synth_music, table)
+from harness import (ROOT, BenchRun, WebServer, display_command, encode, fmt, http_request, multipart, progress,
+                     synth_music, table, versions, write_report)
+from harness import percentile as pct
 
 SLOW_HEAD = (b"POST /file-upload HTTP/1.1\r\nHost: bench\r\nContent-Type: multipart/form-data; boundary=b\r\n"
              b"Content-Length: 100000\r\n\r\n")
@@ -55,14 +48,9 @@ LABELS = {
 }
 
 
-def make_server(workdir: Path, config: str) -> Server:
-    server = Server(workdir / config, config)
-    extra = CONFIGS[config]
-    if extra is not None:  # the Procfile's command with the worker settings of the configuration
-        gunicorn = server.command[0]
-        bind = next(arg for arg in server.command if arg.startswith("127.0.0.1:"))
-        server.command = [gunicorn, *extra, "--workers", "2", "--bind", bind, "app:create_app()"]
-    return server
+def make_server(workdir: Path, config: str) -> WebServer:
+    """The Procfile's command (no job pool), with the worker settings of the configuration after the program."""
+    return WebServer(workdir / config, config, env={"JOB_WORKERS": "0"}, extra_args=CONFIGS[config] or ())
 
 
 def timed_get(port: int, path: str, timeout: float) -> float | None:
@@ -166,11 +154,11 @@ def burst(port: int, request: bytes, count: int, timeout: float) -> list[tuple[i
     return results
 
 
-def run_config(config: str, workdir: Path, song: Path, args: argparse.Namespace) -> dict:
-    server = make_server(workdir, config)
+def run_config(config: str, bench: BenchRun, song: Path, args: argparse.Namespace) -> dict:
+    server = make_server(bench.tmp, config)
     report: dict = {"config": config, "command": server.command}
-    progress(f"{config}: {' '.join(server.command)}")
-    server.start()
+    progress(f"{config}: {display_command(server.command)}")
+    bench.start(server)
     try:
         report["start_s"] = server.wait_healthy()
         time.sleep(3)  # every worker booted and warmed
@@ -191,15 +179,17 @@ def run_config(config: str, workdir: Path, song: Path, args: argparse.Namespace)
             while not stop.is_set():
                 uploads.append(timed_upload(server.port, body, 30))
 
-        uploader = threading.Thread(target=upload_loop)
+        uploader = threading.Thread(target=upload_loop, daemon=True)
         time.sleep(1)
         uploader.start()
         end = time.monotonic() + args.slow_seconds
-        while time.monotonic() < end:
-            healthz.append(timed_get(server.port, "/healthz", 5))
-            time.sleep(0.25)
-        stop.set()
-        uploader.join()
+        try:
+            while time.monotonic() < end:
+                healthz.append(timed_get(server.port, "/healthz", 5))
+                time.sleep(0.25)
+        finally:  # also on Ctrl-C or SIGTERM: the uploads stop before the server does
+            stop.set()
+            uploader.join()
         report["slow_healthz"], report["slow_uploads"] = healthz, uploads
         progress(f"{config}: waiting up to {args.drop_wait} s for the slow clients to be dropped")
         drop_end = time.monotonic() + args.drop_wait
@@ -213,7 +203,7 @@ def run_config(config: str, workdir: Path, song: Path, args: argparse.Namespace)
         progress(f"{config}: burst of {args.burst}")
         report["burst"] = burst(server.port, request, args.burst, timeout=180)
     finally:
-        server.stop()
+        bench.stop(server)
     return report
 
 
@@ -253,24 +243,19 @@ def summary_rows(report: dict) -> list[list[str]]:
     return rows
 
 
-def markdown(reports: list[dict], args: argparse.Namespace, argv: list[str], started: dt.datetime,
-             load: tuple[list[float], list[float]], seconds: float) -> str:
-    info = machine()
-    tools = {name: importlib.metadata.version(name) for name in ("gunicorn", "a2wsgi", "flask")}
+def markdown(reports: list[dict], args: argparse.Namespace, bench: BenchRun) -> str:
     lines = [
         "# Slow clients and bursts (issue 13.1)",
         "",
         "Written by `bench/bench_slow_clients.py`. Numbers from a shared 2-core machine: compare the "
         "configurations side by side, not across days.",
         "",
-        f"- **Date:** {started.isoformat(timespec='seconds')} (run took {seconds:.0f} s)",
-        f"- **Command:** `{shlex.join(['.venv/bin/python', 'bench/bench_slow_clients.py', *argv])}` (from the repo root)",
-        f"- **Code:** {git_state()}",
-        f"- **Machine:** {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, {info['os']}",
-        f"- **Load average** (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in load[0])}, at end "
-        f"{' / '.join(f'{v:.2f}' for v in load[1])}",
-        f"- **Versions:** python {platform.python_version()}, "
-        + ", ".join(f"{name} {version}" for name, version in tools.items()),
+        bench.date_line(),
+        bench.command_line(),
+        bench.code_line(),
+        bench.machine_line(),
+        bench.load_line(),
+        bench.versions_line(versions(("gunicorn", "a2wsgi", "flask"), ffmpeg=False)),
         f"- **Load:** {args.slow} slow clients (headers of an upload with Content-Length 100000, then 1 byte/s); "
         f"/healthz every 0.25 s and 30-s MP3 uploads back to back for {args.slow_seconds} s while they dribble; "
         f"then a burst of {args.burst} 30-s MP3 uploads sent at the same instant (one connection and thread each). Audio: synthetic music, "
@@ -281,8 +266,7 @@ def markdown(reports: list[dict], args: argparse.Namespace, argv: list[str], sta
     ]
     lines += [NOTE, ""]
     for report in reports:
-        command = " ".join([Path(report["command"][0]).name, *report["command"][1:]])
-        lines += [f"## {LABELS[report['config']]}", "", f"`{command}`", "",
+        lines += [f"## {LABELS[report['config']]}", "", f"`{display_command(report['command'])}`", "",
                   table(["measure", "count", "value"], summary_rows(report)), ""]
     return "\n".join(lines) + "\n"
 
@@ -301,13 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration(s): {', '.join(unknown)}")
-    started, clock, load_start = dt.datetime.now(dt.timezone.utc), time.perf_counter(), list(os.getloadavg())
-    with tempfile.TemporaryDirectory(prefix="bench-slow-") as tmp:
-        song = encode(synth_music(30, seed=1), Path(tmp) / "song30.mp3")
-        reports = [run_config(config, Path(tmp), song, args) for config in configs]
-    text = markdown(reports, args, argv, started, (load_start, list(os.getloadavg())), time.perf_counter() - clock)
-    args.out.write_text(text)
-    print(text)
+    with BenchRun("bench/bench_slow_clients.py", argv) as bench:
+        song = encode(synth_music(30, seed=1), bench.tmp / "song30.mp3")
+        reports = [run_config(config, bench, song, args) for config in configs]
+    write_report(markdown(reports, args, bench), args.out)
     return 0
 
 

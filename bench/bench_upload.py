@@ -19,136 +19,26 @@ What it does (issue 5; the targets are issue 12's), all against 127.0.0.1 only:
   5. throughput: ``--clients`` threads sending ``--concurrent-uploads`` 30-s MP3 uploads;
   6. that no TensorFlow library is mapped in the master or any worker (/proc/<pid>/maps).
 It writes ``bench/results.md`` (machine, versions, date, command, the table against the targets) and
-prints the same table. Uses only the stdlib and numpy; the server is always stopped at the end.
+prints the same table. The server is started, timed and always stopped by bench/harness; the audio is its too.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import http.client
-import importlib.metadata
 import json
-import math
-import os
-import platform
 import re
-import shlex
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from harness import ROOT, BenchRun, WebServer, concurrently, display_command, fmt, http_request, machine, make_audio
+from harness import UPLOAD_FILES as FILES
+from harness import mapped_libraries, memory_mb, multipart, progress, table, verdict, versions, write_report
+from harness import percentile as pct
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-FFMPEG = shutil.which("ffmpeg") or "ffmpeg"  # only to make the test audio (libmp3lame)
 PICTURES = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")  # the page's order
-FILES = {  # kind -> (label, seconds, extension)
-    "mp3_30": ("30-s MP3", 30, "mp3"),
-    "wav_30": ("30-s WAV", 30, "wav"),
-    "mp3_300": ("5-min MP3", 300, "mp3"),
-}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVICE_ENV = ("DEFAULT_MODEL", "MUSICNN_THREADS", "WEB_CONCURRENCY")
-STARTED = time.perf_counter()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- audio
-
-
-def midi_hz(note: float) -> float:
-    return 440.0 * 2 ** ((note - 69) / 12)
-
-
-def synth_music(seconds: float, sr: int = 44100, seed: int = 0) -> np.ndarray:
-    """(samples, 2) float32 stereo: chords, bass, melody, kick/snare/hi-hat; every bar different."""
-    rng = np.random.default_rng(seed)
-    beat = int(sr * 60 / rng.uniform(96, 132))
-    bar = 4 * beat
-    eighth = beat // 2
-    n = int(seconds * sr)
-    out = np.zeros((n + bar, 2), np.float32)
-    scale = np.array([0, 2, 4, 5, 7, 9, 11])
-    key = int(rng.integers(45, 55))
-    t_bar = np.arange(bar) / sr
-    t_beat = np.arange(beat) / sr
-    t_eighth = np.arange(eighth) / sr
-    kick = (np.sin(2 * np.pi * np.cumsum(np.linspace(120, 45, beat // 2)) / sr) * np.exp(-t_beat[: beat // 2] * 18))
-    for start in range(0, n, bar):
-        degree = int(rng.integers(0, 7))
-        triad = [key + 12 * (d // 7) + scale[d % 7] for d in (degree, degree + 2, degree + 4, degree + 6)]
-        chord = np.zeros(bar)
-        for note in triad[: 3 + int(rng.integers(0, 2))]:
-            f, phase = midi_hz(note + 12) * rng.uniform(0.997, 1.003), rng.uniform(0, 2 * np.pi)
-            for h in range(1, 6):
-                chord += rng.uniform(0.3, 0.6) ** h * np.sin(2 * np.pi * f * h * t_bar + phase * h)
-        chord *= np.exp(-t_bar * rng.uniform(0.3, 1.5)) * 0.18
-        bass = np.zeros(bar)
-        melody = np.zeros(bar)
-        drums = np.zeros((bar, 2))
-        f_bass = midi_hz(triad[0] - 12)
-        for b in range(4):
-            sl = slice(b * beat, (b + 1) * beat)
-            bass[sl] = 0.35 * np.sin(2 * np.pi * f_bass * rng.choice([1, 1, 1.5, 2]) * t_beat) * np.exp(-t_beat * 4)
-            if b % 2 == 0 or rng.random() < 0.2:
-                drums[b * beat : b * beat + len(kick)] += 0.7 * kick[:, None]
-            if b % 2 == 1:
-                snare = rng.standard_normal(beat // 3) * np.exp(-t_beat[: beat // 3] * 25) * 0.35
-                drums[b * beat : b * beat + len(snare)] += snare[:, None] * [0.9, 1.0]
-        for e in range(8):
-            sl = slice(e * eighth, (e + 1) * eighth)
-            hat = np.diff(rng.standard_normal(eighth + 1)) * np.exp(-t_eighth * rng.uniform(40, 90))
-            drums[sl] += (rng.uniform(0.04, 0.12) * hat)[:, None] * [1.0, 0.7]
-            if rng.random() < 0.7:
-                f = midi_hz(key + 24 + scale[int(rng.integers(0, 7))] + 12 * int(rng.integers(0, 2)))
-                vibrato = 0.004 * np.sin(2 * np.pi * 5.5 * t_eighth)
-                melody[sl] = 0.2 * np.sin(2 * np.pi * f * t_eighth * (1 + vibrato)) * np.minimum(1, t_eighth * 80) * np.exp(-t_eighth * 6)
-        pan_c, pan_m = rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.8)
-        out[start : start + bar, 0] += chord * (1 - pan_c) + melody * (1 - pan_m) + bass * 0.5 + drums[:, 0]
-        out[start : start + bar, 1] += chord * pan_c + melody * pan_m + bass * 0.5 + drums[:, 1]
-    out = out[:n]
-    out += 0.003 * rng.standard_normal(out.shape).astype(np.float32)
-    out *= 0.89 / max(1e-9, float(np.max(np.abs(out))))
-    return out.astype(np.float32)
-
-
-def encode(signal: np.ndarray, path: Path, sr: int = 44100) -> Path:
-    """Interleaved float32 stereo -> MP3 (libmp3lame CBR 192k) or WAV (16-bit PCM) by extension."""
-    codec = ["-c:a", "libmp3lame", "-b:a", "192k"] if path.suffix == ".mp3" else ["-c:a", "pcm_s16le"]
-    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "f32le", "-ar", str(sr), "-ac", "2", "-i", "pipe:0", *codec, str(path)]
-    subprocess.run(command, input=np.ascontiguousarray(signal).tobytes(), check=True, timeout=300)
-    return path
-
-
-def make_audio(folder: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
-    """The three test files of the issue, made here, ``counts[kind]`` copies of each that differ by an
-    inaudible noise (-80 dBFS, its own seed each): the server answers audio it has seen from its
-    database, so every upload must be new audio, or the bench would time lookups, not analyses."""
-    folder.mkdir(parents=True, exist_ok=True)
-    bases = {"mp3_30": synth_music(30, seed=1), "wav_30": synth_music(30, seed=1), "mp3_300": synth_music(300, seed=2)}
-    names = {"mp3_30": "song30.mp3", "wav_30": "song30.wav", "mp3_300": "song300.mp3"}
-    files: dict[str, list[Path]] = {}
-    for kind, base in bases.items():
-        files[kind] = []
-        for copy in range(counts.get(kind, 0)):
-            dither = 1e-4 * np.random.default_rng(1000 + copy).standard_normal(base.shape).astype(np.float32)
-            stem, suffix = names[kind].rsplit(".", 1)
-            files[kind].append(encode(base + dither, folder / f"{stem}-{copy}.{suffix}"))
-    return files
+TENSORFLOW = re.compile(r"libtensorflow|/site-packages/tensorflow/|/site-packages/tf_keras/")
 
 
 class FreshBodies:
@@ -161,31 +51,6 @@ class FreshBodies:
         if not self._left[kind]:
             raise RuntimeError(f"no fresh copy of {kind} left: make_audio's counts are too small")
         return self._left[kind].pop()
-
-
-# --------------------------------------------------------------------------- HTTP
-
-
-def multipart(path: Path) -> tuple[bytes, dict]:
-    boundary = f"----bench-{uuid.uuid4().hex}"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
-    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(body))}
-
-
-def http_request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                 timeout: float = 180) -> tuple[int, bytes, float]:
-    """(status, body, seconds from connect to the last byte of the response)."""
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, data, time.perf_counter() - started
-    finally:
-        connection.close()
 
 
 @dataclass
@@ -201,166 +66,10 @@ class Upload:
         return self.status == 200
 
 
-# --------------------------------------------------------------------------- processes (/proc)
-
-
-def _stat_fields(pid: int) -> list[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text.rsplit(")", 1)[1].split()  # fields from 3 (state) on
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if int(_stat_fields(int(entry))[1]) == pid:
-                    found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    return sorted(found)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime + cutime + cstime (the last two: reaped children, i.e. ffmpeg)."""
-    try:
-        fields = _stat_fields(pid)
-    except OSError:
-        return 0.0
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
-
-
-def memory_mb(pid: int) -> tuple[float | None, float | None]:
-    """(RSS, PSS) in MB; PSS splits the pages shared with the preloading master fairly."""
-    rss = pss = None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                pss = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return rss, pss
-
-
-def mapped_libraries(pid: int) -> set[str]:
-    try:
-        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    except OSError:
-        return set()
-    return {line.split()[-1] for line in lines if len(line.split()) >= 6 and line.split()[-1].startswith("/")}
-
-
-TENSORFLOW = re.compile(r"libtensorflow|/site-packages/tensorflow/|/site-packages/tf_keras/")
-
-
-# --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def procfile_command(port: int, env: dict) -> list[str]:
-    """The Procfile's ``web:`` line: ${VAR:-default} expanded from ``env``, bound to 127.0.0.1, venv gunicorn."""
-    line = next((l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:")), None)
-    if line is None:
-        raise SystemExit("Procfile has no web: line")
-    env = env | {"PORT": str(port)}
-
-    def substitute(match: re.Match) -> str:
-        name = match.group(1) or match.group(3)
-        return env.get(name) or (match.group(2) or "")
-
-    command = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", substitute, line.split(":", 1)[1])
-    args = shlex.split(command)
-    bound = False
-    for i, arg in enumerate(args):
-        replaced = re.sub(r"^(--bind=|-b)?(0\.0\.0\.0|\[::\]|)(:\d+)$", r"\g<1>127.0.0.1\g<3>", arg)
-        if replaced != arg or arg.endswith(f"127.0.0.1:{port}"):
-            args[i], bound = replaced, True
-    if not bound:
-        raise SystemExit(f"could not find the bind address in the Procfile command: {command}")
-    program = VENV_BIN / args[0]
-    return [str(program) if program.exists() else args[0], *args[1:]]
-
-
-class Server:
-    """One gunicorn, in its own session (so Ctrl-C reaches us, not it, and we stop exactly what we started)."""
-
-    def __init__(self, workdir: Path, name: str):
-        self.port = free_port()
-        self.workdir = workdir
-        for sub in ("store", "uploads"):
-            (workdir / sub).mkdir(parents=True, exist_ok=True)
-        self.env = os.environ | {
-            "PORT": str(self.port),
-            "ANALYSIS_DIR": str(workdir / "store"),
-            "UPLOAD_DIR": str(workdir / "uploads"),
-            "JOB_WORKERS": "0",  # no job pool beside the web workers: bench/bench_jobs.py measures jobs
-        }
-        self.command = procfile_command(self.port, self.env)
-        self.log_path = workdir / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-        self.started_at = 0.0
-
-    def start(self) -> Server:
-        self._log = open(self.log_path, "wb")
-        self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    def wait_healthy(self, timeout_s: float = 120) -> float:
-        """Seconds from process start until GET /healthz answered 200."""
-        deadline = self.started_at + timeout_s
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                status, _, _ = http_request(self.port, "GET", "/healthz", timeout=10)
-                if status == 200:
-                    return time.perf_counter() - self.started_at
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"server not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
-
-    def workers(self) -> list[int]:
-        return children(self.process.pid) if self.process else []
-
-    def cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.workers())
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if not self.process or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)  # our own session: gunicorn and its workers only
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        finally:
-            self._log.close()
-
-
 # --------------------------------------------------------------------------- measuring
 
 
-def upload(server: Server, body: tuple[bytes, dict], kind: str, measure_cpu: bool = False) -> Upload:
+def upload(server: WebServer, body: tuple[bytes, dict], kind: str, measure_cpu: bool = False) -> Upload:
     before = server.cpu() if measure_cpu else 0.0
     try:
         status, data, seconds = http_request(server.port, "POST", "/file-upload", *body)
@@ -377,18 +86,12 @@ def upload(server: Server, body: tuple[bytes, dict], kind: str, measure_cpu: boo
     return Upload(kind, status, seconds, result, cpu)
 
 
-def pct(values: list[float], q: float) -> float:
-    values = [v for v in values if not math.isnan(v)]
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
-def sample_memory(server: Server) -> dict[int, tuple[float | None, float | None]]:
+def sample_memory(server: WebServer) -> dict[int, tuple[float | None, float | None]]:
     return {pid: memory_mb(pid) for pid in server.workers()}
 
 
-def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
-    report: dict = {"started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                    "loadavg_start": os.getloadavg()}
+def run(args: argparse.Namespace, bench: BenchRun) -> dict:
+    tmp, report = bench.tmp, {}
     sequential = max(args.rounds * len(FILES), args.memory_uploads)
     counts = {"mp3_30": 2 * args.cold_starts + sequential + args.png_analyses + args.concurrent_uploads,
               "wav_30": args.rounds, "mp3_300": args.rounds + args.png_analyses_long}
@@ -402,10 +105,10 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
     cold = []
     server = None
     for i in range(args.cold_starts):
-        server = Server(tmp / f"server{i}", f"server{i}")
-        servers.append(server)
-        progress(f"cold start {i + 1}/{args.cold_starts}: {shlex.join(server.command)}")
-        server.start()
+        # no job pool beside the web workers: bench/bench_jobs.py measures jobs
+        server = WebServer(tmp / f"server{i}", f"server{i}", env={"JOB_WORKERS": "0"})
+        progress(f"cold start {i + 1}/{args.cold_starts}: {display_command(server.command)}")
+        bench.start(server)
         healthy = server.wait_healthy()
         first = upload(server, bodies["mp3_30"], "mp3_30")
         second = upload(server, bodies["mp3_30"], "mp3_30")
@@ -414,7 +117,7 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
         progress(f"  /healthz after {healthy:.2f} s, first upload {first.seconds * 1000:.0f} ms, "
                  f"second {second.seconds * 1000:.0f} ms")
         if i < args.cold_starts - 1:
-            server.stop()
+            bench.stop(server)
     report["cold"] = cold
     report["command"] = server.command
     report["workers"] = server.workers()
@@ -457,32 +160,9 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
 
     # ---- throughput: N clients, 30-s MP3
     progress(f"throughput: {args.clients} clients, {args.concurrent_uploads} uploads of the 30-s MP3")
-    lock = threading.Lock()
-    todo = iter(range(args.concurrent_uploads))
-    results: list[Upload] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        while not stop.is_set():
-            with lock:
-                if next(todo, None) is None:
-                    return
-            done = upload(server, bodies["mp3_30"], "mp3_30")
-            with lock:
-                results.append(done)
-
     cpu_before = server.cpu()
-    began = time.perf_counter()
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)
-    finally:
-        stop.set()
-    wall = time.perf_counter() - began
+    results, wall = concurrently(lambda: upload(server, bodies["mp3_30"], "mp3_30"), args.concurrent_uploads,
+                                 args.clients)
     report["throughput"] = {"clients": args.clients, "uploads": len(results), "wall_s": wall,
                             "ok": sum(r.ok for r in results), "errors": sum(not r.ok for r in results),
                             "latencies_ms": [r.seconds * 1000 for r in results],
@@ -496,86 +176,14 @@ def run(args: argparse.Namespace, tmp: Path, servers: list[Server]) -> dict:
     report["tensorflow"] = {pid: sorted(l for l in libs if TENSORFLOW.search(l)) for pid, libs in libraries.items()}
     report["litert"] = {pid: any("ai_edge_litert" in l for l in libs) for pid, libs in libraries.items()}
     report["master_memory"] = memory_mb(server.process.pid)
-    report["server_log_errors"] = [l for l in server.log_tail(200_000).splitlines()
+    report["server_log_errors"] = [l for l in server.log_text().splitlines()
                                    if re.search(r"\[(ERROR|CRITICAL)\]|Traceback|WORKER TIMEOUT", l)][-10:]
-    server.stop()
-    report["loadavg_end"] = os.getloadavg()
-    report["elapsed_s"] = time.perf_counter() - STARTED
+    bench.stop(server)
+    bench.finish()
     return report
 
 
 # --------------------------------------------------------------------------- the report
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("numpy", "librosa", "numba", "gunicorn", "flask", "ai-edge-litert", "matplotlib"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    def ffmpeg_version(binary: str) -> str:
-        try:
-            first = subprocess.run([binary, "-version"], capture_output=True, text=True, timeout=10,
-                                   check=False).stdout.splitlines()[0]
-            return first.replace("ffmpeg version ", "").split(" Copyright")[0]
-        except (OSError, IndexError, subprocess.SubprocessError):
-            return "?"
-
-    try:  # the binary the service decodes with (audio.ffmpeg_binary), which may not be the system's
-        sys.path.insert(0, str(ROOT))
-        from genrelens.analysis.audio import ffmpeg_binary
-
-        service = ffmpeg_binary()
-    except Exception:  # noqa: BLE001 -- a report detail, never a reason to fail
-        service = FFMPEG
-    found["ffmpeg (service)"] = f"{ffmpeg_version(service)} ({Path(service).name})"
-    if Path(service).resolve() != Path(shutil.which(FFMPEG) or FFMPEG).resolve():
-        found["ffmpeg (makes the test audio)"] = ffmpeg_version(FFMPEG)
-    return found
-
-
-def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    ram = "?"
-    try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
-        ram = f"{kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        pass
-    return {"nproc": str(len(os.sched_getaffinity(0))), "cpu": cpu, "ram": ram,
-            "os": f"{platform.system()} {platform.release()}"}
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        return f"{head}{' + uncommitted changes' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-def verdict(value: float, target: float, unit: str, higher_is_better: bool = False) -> str:
-    if math.isnan(value):
-        return "not measured"
-    if (value >= target) if higher_is_better else (value <= target):
-        return "met"
-    gap = abs(value - target)
-    digits = 0 if unit == "ms" else 1 if unit == "MB" else 2
-    share = f"{gap / target:.1%}" if gap / target < 0.1 else f"{gap / target:.0%}"
-    return f"**missed** by {gap:,.{digits}f} {unit} ({share} {'short' if higher_is_better else 'over'})"
-
-
-def fmt(value: float, digits: int = 0) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def summarize(report: dict) -> tuple[list[list[str]], dict]:
@@ -648,35 +256,26 @@ def summarize(report: dict) -> tuple[list[list[str]], dict]:
     return rows, extra
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def markdown(report: dict, args: argparse.Namespace, argv: list[str]) -> str:
+def markdown(report: dict, args: argparse.Namespace, bench: BenchRun) -> str:
     rows, x = summarize(report)
-    mach, vers = machine(), versions()
+    mach = machine()
     out = [
         "# Upload benchmark (issues 5 and 12)",
         "",
         "Written by `bench/bench_upload.py`; re-run it on a quiet machine for numbers worth comparing.",
         "",
-        f"- **Date:** {report['started']} (run took {report['elapsed_s']:.0f} s)",
-        f"- **Command:** `{shlex.join(['.venv/bin/python', 'bench/bench_upload.py', *argv])}` (from the repo root)",
-        f"- **Server:** `{shlex.join([Path(report['command'][0]).name, *report['command'][1:]])}` "
+        bench.date_line(),
+        bench.command_line(),
+        f"- **Server:** `{display_command(report['command'])}` "
         f"(the Procfile's `web:` line; {len(report['workers'])} workers)",
-        f"- **Code:** {git_state()}",
-        "- **Service settings:** " + ", ".join(f"{name}={os.environ.get(name, '(default)')}" for name in SERVICE_ENV)
-        + f"; the uploads were answered by `{report.get('model', '?')}`, which heard every one of the "
-        f"{report.get('segments', {}).get('mp3_30', '?')} segments of the 30-s and the "
+        bench.code_line(),
+        bench.settings_line(SERVICE_ENV) + f"; the uploads were answered by `{report.get('model', '?')}`, which "
+        f"heard every one of the {report.get('segments', {}).get('mp3_30', '?')} segments of the 30-s and the "
         f"{report.get('segments', {}).get('mp3_300', '?')} of the 5-min file",
-        f"- **Machine:** {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram']} RAM, {mach['os']}",
-        f"- **Load average** (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in report['loadavg_start'])}, "
-        f"at end {' / '.join(f'{v:.2f}' for v in report['loadavg_end'])}"
-        + (" -- **the machine was busy with other work: wall-clock numbers are noisy and pessimistic**"
-           if max(report["loadavg_start"][0], report["loadavg_end"][0]) > 0.5 * int(mach["nproc"]) else ""),
-        "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        bench.machine_line(mach),
+        bench.load_line("**the machine was busy with other work: wall-clock numbers are noisy and pessimistic**"
+                        if bench.busy() else ""),
+        bench.versions_line(versions()),
         "- **Audio:** synthetic music made by the script (chords, bass, melody, drums), 44.1 kHz stereo: "
         + ", ".join(f"{FILES[k][0]} {v['bytes'] / 1e6:.1f} MB ({v['copies']} distinct copies)" for k, v in report["files"].items())
         + " (MP3: libmp3lame CBR 192 kbit/s; WAV: 16-bit PCM)",
@@ -799,29 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     if not all(n >= 1 for n in (args.rounds, args.cold_starts, args.clients, args.concurrent_uploads)):
         parser.error("counts must be at least 1")
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
-    tmp = Path(tempfile.mkdtemp(prefix="bench-upload-"))
-    servers: list[Server] = []
     try:
-        report = run(args, tmp, servers)
+        with BenchRun("bench/bench_upload.py", argv, keep_temp=args.keep_temp) as bench:
+            report = run(args, bench)
     except KeyboardInterrupt:
         progress("interrupted")
         return 130
-    finally:
-        for server in servers:
-            server.stop()
-        if args.keep_temp:
-            progress(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    text = markdown(report, args, argv)
-    args.out.write_text(text)
-    print(text)
-    progress(f"wrote {args.out}")
+    write_report(markdown(report, args, bench), args.out)
     return 0
 
 

@@ -26,21 +26,16 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from genrelens.analysis import audio, musicnn_features  # noqa: E402
+from harness import ROOT, BenchRun, interleaved, one_of_each, synth_music
+from genrelens.analysis import audio, musicnn_features  # the harness put the repository on sys.path
 from genrelens.models import DEFAULT_MODEL_DIR  # noqa: E402
 from genrelens.analysis.pipeline import FeatureSettings, mfcc_segments  # noqa: E402
 
@@ -149,14 +144,10 @@ def timing(files: dict[str, Path], sample_rate: int, repeat: int) -> None:
     print("| file | ffmpeg CLI (old) | PyAV in-process (new) | new / old |")
     print("|---|---|---|---|")
     for label, path in files.items():
-        times: dict[str, list[float]] = {"old": [], "new": []}
-        cli_decode(path, sample_rate), av_decode(path, sample_rate)  # first-call effects (page cache, imports)
-        for _ in range(repeat):
-            for name, fn in (("old", cli_decode), ("new", av_decode)):
-                started = time.perf_counter()
-                fn(path, sample_rate)
-                times[name].append((time.perf_counter() - started) * 1000)
-        old, new = statistics.median(times["old"]), statistics.median(times["new"])
+        # one untimed call each first: first-call effects (page cache, imports)
+        times = interleaved({"old": lambda: cli_decode(path, sample_rate),  # noqa: B023 -- called at once
+                             "new": lambda: av_decode(path, sample_rate)}, repeat)  # noqa: B023
+        old, new = times["old"].ms(50), times["new"].ms(50)
         print(f"| {label} | {old:.1f} | {new:.1f} | {new / old:.2f} |")
 
 
@@ -169,7 +160,6 @@ def phone_copies(folder: Path, sample_rate: int, seed: int) -> None:
     import soundfile
     from scipy.signal import butter, correlate, sosfilt
 
-    from bench_upload import synth_music
     from genrelens.analysis.pipeline import GenreClassifier
 
     folder.mkdir(exist_ok=True)
@@ -256,19 +246,17 @@ def main() -> int:
     parser.add_argument("--phone-seeds", type=int, nargs="*", default=[5, 7, 11],
                         help="songs for the .amr/.3gp comparison (issue 13, 3.8)")
     args = parser.parse_args()
-    from bench_upload import make_audio
-
     import av
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-decode-"))
-    try:
+    with BenchRun("bench/decode_parity.py", sys.argv[1:]) as bench:
+        tmp = bench.tmp
         print(f"# Decoder parity ({time.strftime('%Y-%m-%d %H:%M:%S')}): ffmpeg CLI "
               f"{subprocess.run([audio.ffmpeg_binary(), '-version'], capture_output=True, text=True).stdout.split()[2]}"
               f" vs PyAV {av.__version__} (libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}, "
               f"libswresample {'.'.join(map(str, av.library_versions['libswresample']))})\n")
         compare = Compare(args.model_dir)
         sr = compare.settings.sample_rate
-        songs = make_audio(tmp / "songs")
+        songs = one_of_each(tmp / "songs")
         groups = {
             "GTZAN as is (22.05 kHz mono MP3)": pick(args.data_dir / "INDEX.csv", args.files, "genre"),
             "Ishkur as is (22.05 kHz mono MP3)": pick(args.electronic_dir / "INDEX.csv", args.files, "type"),
@@ -290,8 +278,6 @@ def main() -> int:
         timing({"30-s 192k stereo MP3": songs["mp3_30"], "5-min 192k stereo MP3": songs["mp3_300"]}, sr, args.repeat)
         for seed in args.phone_seeds:
             phone_copies(tmp / f"phone-{seed}", sr, seed)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -14,7 +14,7 @@ In-process (no gunicorn), with the same audio as bench/bench_upload.py:
 (as `make run` does) to the first 200 from /healthz, with an empty numba cache (``NUMBA_CACHE_DIR``
 pointed at a new folder, so the venv's own cache is left alone), without and then with
 ``python -m genrelens.analysis.warm`` run first as the Makefile's install step does; N rounds, interleaved.
-Only the stdlib (cProfile) and the venv; prints to stdout.
+cProfile and bench/harness (the audio, gunicorn as the Procfile starts it, timed takes); prints to stdout.
 """
 from __future__ import annotations
 
@@ -24,20 +24,18 @@ import io
 import json
 import os
 import pstats
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from bench_upload import FILES, PICTURES, make_audio  # noqa: E402
+from harness import ROOT, BenchRun, WebServer, make_audio
+from harness import UPLOAD_FILES as FILES
+from harness import median_ms as timed
+from genrelens.web.pictures import KINDS as PICTURES  # the harness put the repository on sys.path
 
 STARTUP = r"""
 import json, sys, time
@@ -62,16 +60,6 @@ classifier.warm_up(); mark("warm_up(), second (what a warm call costs)")
 application = app.create_app({"ANALYSIS_DIR": sys.argv[2], "UPLOAD_DIR": sys.argv[2]}); mark("create_app() again (model + warm-up again)")
 print(json.dumps(marks))
 """
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    """Median milliseconds over ``repeat`` calls, and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), result
 
 
 def section(title: str) -> None:
@@ -201,8 +189,8 @@ def pipeline_steps(files: dict[str, Path], classifier, store, repeat: int) -> di
         row["WEB: analyze_file total (decode+features+inference)"], (analysis, _) = timed(
             lambda: classifier.analyze_file(str(path)), r)  # noqa: B023
         result = {"filename": path.name, **analysis.to_dict()}
-        row["  store.put (float16 npy + json + prune)"], _ = timed(
-            lambda: store.put(store.new_id(), result, samples), r)  # noqa: B023
+        row["  store.add (float16 signal + json + prune)"], _ = timed(
+            lambda: store.add(result, samples), r)  # noqa: B023
         row["  json.dumps(result)"], _ = timed(lambda: json.dumps(result), r)  # noqa: B023
         rows.append((FILES[kind][0], row))
     print_rows(rows)
@@ -215,8 +203,8 @@ def picture_steps(store, samples: np.ndarray, sr: int, repeat: int) -> dict[str,
 
     from genrelens.web import pictures as v
 
-    analysis_id = store.new_id()
-    store.put(analysis_id, {}, samples)
+    result_id, _ = store.add({}, samples)
+    analysis_id = store.attach(result_id, "picture-steps", samples)
     row: dict[str, float] = {}
     row["store.signal (np.load float16 -> float32)"], signal = timed(lambda: store.signal(analysis_id), repeat)
     hop = v._stft_hop(signal)
@@ -303,59 +291,31 @@ def profile(label: str, fn, top: int) -> None:
         print(f"{ct * 1000:8.1f} {tt * 1000:8.1f} {nc:6d}  {where}")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_to_health(env: dict) -> float:
-    """Seconds from starting gunicorn (`make run`'s command) to the first 200 from /healthz; prints its
-    warm-up log lines."""
-    import urllib.request
-
-    port = free_port()
-    started = time.perf_counter()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--bind",
-                               f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def start_to_health(bench: BenchRun, workdir: Path, env: dict) -> float:
+    """Seconds from starting gunicorn as the Procfile does (`make run`'s command) to the first 200 from
+    /healthz; prints its warm-up log lines."""
+    server = bench.start(WebServer(workdir, "cold start", env=env))
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.perf_counter() - started > 300:
-                raise RuntimeError(f"gunicorn did not answer: {server.stdout.read().decode()[-2000:]}")
-            time.sleep(0.05)
-        return time.perf_counter() - started
+        return server.wait_healthy(timeout_s=300, poll_s=0.05)
     finally:
-        server.terminate()
-        try:
-            log = server.communicate(timeout=90)[0].decode()
-        except subprocess.TimeoutExpired:
-            server.kill()
-            log = server.communicate()[0].decode()
-        print("    " + "\n    ".join(line for line in log.splitlines() if "warm" in line))
+        bench.stop(server)
+        print("    " + "\n    ".join(line for line in server.log_text().splitlines() if "warm" in line))
 
 
-def cold_start(rounds: int, tmp: Path) -> None:
+def cold_start(rounds: int, bench: BenchRun) -> None:
     section(f"Cold start: gunicorn start -> /healthz 200 with an empty numba cache, {rounds} rounds interleaved")
     results: dict[str, list[float]] = {"no install warm-up (before)": [], "after `python -m genrelens.analysis.warm`": []}
     for round_ in range(rounds):
         for label in results:
-            cache = tmp / f"numba-{round_}-{len(results[label])}-{label[:5]}"
+            name = f"{round_}-{len(results[label])}-{label[:5]}"
+            cache = bench.tmp / f"numba-{name}"
             cache.mkdir(parents=True)
-            env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+            env = {"NUMBA_CACHE_DIR": str(cache)}
             if label.startswith("after"):
-                done = subprocess.run([sys.executable, "-m", "genrelens.analysis.warm"], cwd=ROOT, env=env, capture_output=True,
-                                      text=True, timeout=600, check=True)
+                done = subprocess.run([sys.executable, "-m", "genrelens.analysis.warm"], cwd=ROOT, env=os.environ | env,
+                                      capture_output=True, text=True, timeout=600, check=True)
                 print(f"  install step: {done.stdout.strip().splitlines()[-1]}")
-            seconds = start_to_health(env)
+            seconds = start_to_health(bench, bench.tmp / f"server-{name}", env)
             results[label].append(seconds)
             print(f"  round {round_ + 1}, {label}: {seconds:.2f} s")
     for label, values in results.items():
@@ -370,14 +330,17 @@ def main() -> int:
     parser.add_argument("--cold-start", type=int, default=0, metavar="N",
                         help="only measure the first start with a cold numba cache, N rounds")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    try:
+    with BenchRun("bench/profile_upload.py", sys.argv[1:]) as bench:
+        tmp = bench.tmp
         if args.cold_start:
-            cold_start(args.cold_start, tmp)
+            cold_start(args.cold_start, bench)
             return 0
         print(f"# Profile of one upload ({time.strftime('%Y-%m-%d %H:%M:%S')}, load average "
               f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}, {len(os.sched_getaffinity(0))} CPUs)")
-        files = make_audio(tmp / "audio")
+        # two copies of each file: the service answers audio it has seen from its database, so the profiled
+        # upload must be another copy than the warm-up upload before it
+        copies = make_audio(tmp / "audio", dict.fromkeys(FILES, 2))
+        files = {kind: paths[0] for kind, paths in copies.items()}
         if not args.skip_startup:
             startup(tmp)
         os.chdir(ROOT)
@@ -392,23 +355,22 @@ def main() -> int:
         section("cProfile: one upload per file kind through Flask's test client (cumulative, then own time)")
         client = application.test_client()
         ids = {}
-        for kind, path in files.items():
-            def send(kind=kind, path=path):
+        for kind, (first, second) in copies.items():
+            def send(path: Path, kind=kind):
                 with open(path, "rb") as handle:
                     response = client.post("/file-upload", data={"file": (handle, path.name)},
                                            content_type="multipart/form-data")
                 assert response.status_code == 200, response.get_data(as_text=True)[:300]
+                assert not response.get_json().get("cached"), "a profiled upload must be new audio"
                 ids[kind] = response.get_json()["id"]
-            send()  # once unprofiled (first-call effects), then profiled
-            profile(f"POST /file-upload, {FILES[kind][0]}", send, args.top)
+            send(first)  # once unprofiled (first-call effects), then another copy profiled
+            profile(f"POST /file-upload, {FILES[kind][0]}", lambda second=second, send=send: send(second), args.top)
         section("cProfile: each picture, first render of a fresh 30-s analysis")
         for picture in PICTURES:
             def get(picture=picture):
                 response = client.get(f"/analyses/{ids['mp3_30']}/{picture}.png")
                 assert response.status_code == 200
             profile(f"GET {picture}.png", get, max(10, args.top // 2))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

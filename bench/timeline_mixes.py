@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+from harness import ROOT, BenchRun, write_report
 from genrelens.analysis.pipeline import GenreClassifier, extract_features  # noqa: E402
 from genrelens.analysis.timeline import smooth  # noqa: E402
 from training.dataset import default_split_dir, load_files  # noqa: E402
@@ -73,8 +69,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    started = time.time()
+    with BenchRun("bench/timeline_mixes.py", sys.argv[1:]) as bench:
+        lines = measure(args)
+    title = [f"# Timeline on mixes of real sections ({args.split})", "", bench.date_line(), bench.command_line()]
+    write_report("\n".join(title + lines) + "\n", args.out)
 
+
+def measure(args: argparse.Namespace) -> list[str]:
+    """The report's lines after its title, its date and its command."""
     classifier = GenreClassifier(ROOT / "models")
     genres, sr = classifier.genres, classifier.settings.sample_rate
     length = int(args.section_seconds * sr)
@@ -109,10 +111,6 @@ def main() -> None:
             alone.append(analysis.genre == f.genre)
 
     lines = [
-        f"# Timeline on mixes of real sections ({args.split})",
-        "",
-        f"- **Date:** {datetime.now(timezone.utc).isoformat(timespec='seconds')} (took {time.time() - started:.0f} s)",
-        f"- **Command:** `python bench/timeline_mixes.py {' '.join(sys.argv[1:])}`",
         f"- **Mixes:** {len(mixes)} of {args.sections} sections x {args.section_seconds:g} s, from {len(files)} "
         f"{args.split} tracks of at least that length, each section from a different genre; default model "
         f"`{classifier.default_model}`, served switch cost {classifier.switch_cost:g}",
@@ -125,10 +123,7 @@ def main() -> None:
         lines.append(f"| {name} | {hits.mean():.1%} ({hits.sum()}/{hits.size}) |")
     lines.append(f"| each section uploaded alone (track-level, `{classifier.default_model}`) | "
                  f"{np.mean(alone):.1%} ({int(np.sum(alone))}/{len(alone)}) |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    return lines
 
 
 if __name__ == "__main__":
