@@ -36,6 +36,8 @@ def settings_from_env(env: dict | None = None) -> dict:
         "JOB_RETRY_AFTER_S": int(env.get("JOB_RETRY_AFTER_S", 30)),
         # Celery: how long a message taken by a worker that vanished waits before another worker gets it
         "JOB_VISIBILITY_TIMEOUT_S": float(env.get("JOB_VISIBILITY_TIMEOUT_S", 600)),
+        # a worker's claim on a file, renewed by its heartbeat; not renewed this long, any worker redoes the file
+        "JOB_CLAIM_TIMEOUT_S": float(env.get("JOB_CLAIM_TIMEOUT_S", 300)),
     }
 
 
@@ -47,7 +49,7 @@ def database_url(settings: dict) -> str:
 # What a worker process needs of the web app's settings, passed on as environment variables.
 WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "MODEL_DIR",
                    "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS", "JOB_QUEUE_LIMIT",
-                   "JOB_VISIBILITY_TIMEOUT_S", "UPLOAD_DIR")
+                   "JOB_VISIBILITY_TIMEOUT_S", "JOB_CLAIM_TIMEOUT_S", "UPLOAD_DIR")
 
 
 def worker_environment(settings: dict) -> dict:

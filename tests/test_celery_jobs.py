@@ -21,12 +21,14 @@ import pytest
 from sqlalchemy import select
 
 from conftest import chord, clicks, make_app, write_audio
+from genrelens.jobs.book import JobBook, NewFile
 from genrelens.jobs.database import Database, analyses
 from jobs_support import (file_rows, start_process, stop, stored_uploads, submit, wait_for_job, wait_for_temp_file,
                           wait_until_running, worker_env)
 from test_live_server import free_port
 
 VISIBILITY_TIMEOUT_S = 6  # a vanished node's messages go to another node after this
+CLAIM_TIMEOUT_S = 20  # a claim not renewed this long has expired: the nodes look every 5 s
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,8 @@ class Nodes:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, redis_url, postgres_url):
     tmp = tmp_path_factory.mktemp("celery")
-    settings = {"BROKER_URL": redis_url, "DATABASE_URL": postgres_url, "JOB_VISIBILITY_TIMEOUT_S": VISIBILITY_TIMEOUT_S}
+    settings = {"BROKER_URL": redis_url, "DATABASE_URL": postgres_url, "JOB_VISIBILITY_TIMEOUT_S": VISIBILITY_TIMEOUT_S,
+                "JOB_CLAIM_TIMEOUT_S": CLAIM_TIMEOUT_S}
     web_a = make_app(tmp, **settings)
     web_b = make_app(tmp / "web_b", **settings)  # a second web node: its own folders, the same broker and database
     nodes = Nodes(web_a, tmp)
@@ -182,6 +185,21 @@ def test_a_whole_node_killed_mid_file_has_its_file_redone_by_the_other_node(clus
     assert rows[0].attempts == 2 and rows[0].claimed_by.rpartition(":")[2] != str(victim_pid)
     assert analyses_named(web_a, files["long2"].name) == 1
     nodes.start(node)
+
+
+def test_a_node_resends_a_file_whose_claim_from_a_vanished_machine_expired(cluster, files):
+    """A machine took the file an hour ago and vanished with its message: the nodes' housekeeping puts the
+    file back in the queue with a new message, and it is done once."""
+    web_a, _, _ = cluster
+    job_id, (file_id,) = web_a.extensions["genre"]["book"].create(
+        [NewFile("vanished.mp3", files["mp3"].read_bytes())], None)  # in the book, never sent to the queue
+    hour_ago = JobBook(Database(web_a.config["DATABASE_URL"]), 100, CLAIM_TIMEOUT_S, clock=lambda: time.time() - 3600)
+    assert hour_ago.claim("vanished-machine:1", file_id) is not None
+    view = wait_for_job(web_a.test_client(), job_id, timeout_s=120)
+    assert view["files"][0]["status"] == "done"
+    row = file_rows(web_a, job_id)[0]
+    assert row.attempts == 2 and not row.claimed_by.startswith("vanished-machine:")
+    assert analyses_named(web_a, "vanished.mp3") == 1
 
 
 def test_a_broker_that_cannot_be_reached_is_a_503_and_leaves_no_job(tmp_path, files):

@@ -11,12 +11,16 @@ import os
 import shutil
 import signal
 import socket
+import threading
+import time
 
 import pytest
 from mutagen.id3 import ID3, TIT2
 from sqlalchemy import select
 
 from conftest import chord, clicks, make_app, noise, write_audio
+from genrelens.jobs.book import JobBook
+from genrelens.jobs.claims import Heartbeat
 from genrelens.jobs.database import Database, analyses, results
 from genrelens.results_csv import COLUMNS
 from jobs_support import (file_rows, start_embedded_pool, stop, stored_uploads, submit, wait_for_job,
@@ -213,22 +217,110 @@ def test_an_empty_file_fails_alone_at_once(tmp_path, files):
     assert job["files"][1]["status"] == "queued"
 
 
+def book_with_clock(app, start: float | None = None) -> tuple[JobBook, list[float]]:
+    """Another worker's view of the app's job book, on a clock the test moves (``now[0]``)."""
+    now = [time.time() if start is None else start]
+    book = JobBook(Database(app.config["DATABASE_URL"]), app.config["JOB_QUEUE_LIMIT"],
+                   app.config["JOB_CLAIM_TIMEOUT_S"], clock=lambda: now[0])
+    return book, now
+
+
 def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp_path, files):
-    """A redelivered message whose first worker was only slow: both workers finish the same file."""
+    """A worker that was only slow: its claim expired, another worker took the file, both finish it."""
     from genrelens.jobs.analyse import hear
 
-    app = make_app(tmp_path)
-    book, store = app.extensions["genre"]["book"], app.extensions["genre"]["store"]
-    classifier = app.extensions["genre"]["classifier"]
+    app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=60)
+    store, classifier = app.extensions["genre"]["store"], app.extensions["genre"]["classifier"]
+    book, now = book_with_clock(app)
     job = submit(app.test_client(), [files["mp3"]]).get_json()
     file_id = file_rows(app, job["id"])[0].id
-    slow = book.claim("host:1", file_id)
-    redelivered = book.claim("host:2", file_id)  # the same file, taken again while still running
+    slow = book.claim("host-a:1", file_id)
+    now[0] += 61
+    redelivered = book.claim("host-b:2", file_id)  # the same file, taken again once the first claim expired
     assert slow and redelivered and redelivered.attempts == 2
     heard = hear(classifier, store, str(files["mp3"]), None)
     assert book.finish(file_id, store, heard, files["mp3"].name) is True
     assert book.finish(file_id, store, heard, files["mp3"].name) is False
     with Database(app.config["DATABASE_URL"]).read() as connection:
         assert len(connection.execute(select(analyses.c.id)).all()) == 1
-    assert book.claim("host:3", file_id) is None  # a third delivery finds it done
+    assert book.claim("host-c:3", file_id) is None  # a third delivery finds it done
     assert stored_uploads(app) == 0
+
+
+def test_a_claim_of_a_vanished_machine_expires_unless_renewed_and_its_file_is_redone_once(tmp_path, files):
+    """Another hostname (a replaced container): no pid check can tell it is gone; its lease can."""
+    from genrelens.jobs.analyse import hear
+
+    app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=60)
+    store, classifier = app.extensions["genre"]["store"], app.extensions["genre"]["classifier"]
+    book, now = book_with_clock(app)
+    job = submit(app.test_client(), [files["mp3"]]).get_json()
+    file_id = file_rows(app, job["id"])[0].id
+    assert book.claim("old-container:7", file_id).attempts == 1
+    assert book.claim("new-container:7", file_id) is None, "a live claim is not taken over"
+    for _ in range(3):  # the heartbeat keeps it: 45 s apart, 135 s in all, longer than the lease
+        now[0] += 45
+        assert book.requeue_expired() == [] and book.renew(file_id, "old-container:7")
+    now[0] += 61  # the old container is gone: no heartbeat for longer than the lease
+    assert not book.renew(file_id, "new-container:7"), "only the holder renews a claim"
+    assert book.requeue_expired() == [file_id]
+    assert book.requeue_expired() == []
+    assert not book.renew(file_id, "old-container:7"), "a late heartbeat does not take the file back"
+    again = book.claim("new-container:9")
+    assert again.file_id == file_id and again.attempts == 2
+    heard = hear(classifier, store, str(files["mp3"]), None)
+    assert book.finish(file_id, store, heard, files["mp3"].name) is True
+    assert book.finish(file_id, store, heard, files["mp3"].name) is False  # the old one, had it come back
+    view = app.test_client().get(f"/jobs/{job['id']}").get_json()
+    assert view["status"] == "done" and view["files"][0]["analysis_id"]
+    with Database(app.config["DATABASE_URL"]).read() as connection:
+        assert len(connection.execute(select(analyses.c.id)).all()) == 1
+
+
+def test_the_pool_redoes_a_file_whose_claim_from_another_machine_expired(tmp_path, files):
+    app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=60)
+    job = submit(app.test_client(), [files["ogg"]]).get_json()
+    hour_ago, _ = book_with_clock(app, start=time.time() - 3600)
+    assert hour_ago.claim("vanished-container:1") is not None  # an hour ago, and never renewed since
+    pool = start_embedded_pool(app, tmp_path / "pool.log")
+    try:
+        view = wait_for_job(app.test_client(), job["id"])
+    finally:
+        stop(pool)
+    assert view["files"][0]["status"] == "done"
+    row = file_rows(app, job["id"])[0]
+    assert row.attempts == 2 and not row.claimed_by.startswith("vanished-container:")
+    assert "claims expired" in (tmp_path / "pool.log").read_text()
+
+
+def test_a_worker_renews_its_claim_while_it_analyses(tmp_path, long_wav):
+    app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=4)  # a heartbeat a second
+    client = app.test_client()
+    pool = start_embedded_pool(app, tmp_path / "pool.log")
+    try:
+        job = submit(client, [long_wav]).get_json()
+        wait_until_running(app, job["id"], 0)
+        first = file_rows(app, job["id"])[0]
+        wait_for_job(client, job["id"], until=lambda view: view["status"] == "done"
+                     or file_rows(app, job["id"])[0].claimed_at != first.claimed_at)
+        row = file_rows(app, job["id"])[0]
+        assert row.status == "running", "the file was done before its claim was ever renewed"
+        assert row.claimed_by == first.claimed_by and row.claimed_at > first.claimed_at
+        assert wait_for_job(client, job["id"])["files"][0]["status"] == "done"
+    finally:
+        stop(pool)
+
+
+def test_a_heartbeat_renews_until_the_work_is_done_or_the_claim_is_lost():
+    beats, lost = threading.Semaphore(0), threading.Event()
+    with Heartbeat(lambda: beats.release() or True, interval_s=0.01):
+        assert beats.acquire(timeout=60) and beats.acquire(timeout=60), "renewed again and again"
+
+    def renew_once() -> bool:
+        lost.set()
+        return False  # another worker holds it now
+
+    with Heartbeat(renew_once, interval_s=0.01) as heartbeat:
+        assert lost.wait(60)
+        heartbeat._thread.join(60)
+        assert not heartbeat._thread.is_alive(), "no more renewals once the claim is someone else's"

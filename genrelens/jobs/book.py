@@ -2,20 +2,23 @@
 the file itself, in the database, so any web node can answer for any job and a restart loses nothing.
 The queue (``genrelens.jobs.queues``) only says "file 42 is waiting".
 
-A file is ``queued``, ``running``, then ``done`` or ``failed``. Whoever finishes a running file first
-records its result; a second finisher (a redelivered message whose first worker was only slow)
-changes nothing, so every file gets exactly one result.
+A file is ``queued``, ``running``, then ``done`` or ``failed``. A running file's claim is a lease
+(``genrelens.jobs.claims``): renewed by its worker's heartbeat, put back in the queue once it expires.
+Whoever finishes a running file first records its result; a second finisher (a worker whose claim
+expired while it was only slow) changes nothing, so every file gets exactly one result.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, insert, select, update
 
 from genrelens.jobs.analyse import Heard
+from genrelens.jobs.claims import holder_gone
 from genrelens.jobs.database import Database, job_files, jobs, uploads
 from genrelens.jobs.store import AnalysisStore, valid_id
 from genrelens.results_csv import result_row
@@ -42,18 +45,25 @@ class Claim:
     filename: str
     model: str | None
     attempts: int
+    worker: str  # who holds it (genrelens.jobs.claims.worker_name)
 
 
 class JobBook:
-    def __init__(self, database: Database, queue_limit: int):
+    """``claim_timeout_s``: a claim not renewed for this long has expired. ``clock``: seconds since the
+    epoch (tests move it instead of waiting)."""
+
+    def __init__(self, database: Database, queue_limit: int, claim_timeout_s: float = 300.0,
+                 clock: Callable[[], float] = time.time):
         self.db = database
         self.queue_limit = queue_limit
+        self.claim_timeout_s = claim_timeout_s
+        self.clock = clock
 
     # ------------------------------------------------------------------ the web side
     def create(self, files: list[NewFile], model: str | None) -> tuple[str, list[int]]:
         """A new job with its files waiting; an empty file fails at once, alone. Raises QueueFull."""
         job_id = AnalysisStore.new_id()
-        now = time.time()
+        now = self.clock()
         with self.db.write() as connection:
             waiting = connection.scalar(select(func.count()).select_from(job_files).where(job_files.c.status.in_(ACTIVE)))
             if waiting + len(files) > self.queue_limit:
@@ -110,12 +120,15 @@ class JobBook:
 
     # ------------------------------------------------------------------ the worker side
     def claim(self, worker: str, file_id: int | None = None) -> Claim | None:
-        """Mark a file running for ``worker``: the given one (a queue message; also one that was
-        running when its worker died), else the oldest waiting one. None when there is nothing to do."""
+        """Mark a file running for ``worker``: the given one (a queue message), else the oldest waiting one.
+        None when there is nothing to do. A given file that is running is taken over only when its claim
+        has expired or its worker is a process of this machine that is gone; else its worker is at it."""
         if file_id is None and not self.waiting(status="queued"):  # idle workers look without taking a write lock
             return None
+        now = self.clock()
         with self.db.write() as connection:
-            query = select(job_files.c.id, job_files.c.job_id, job_files.c.filename, job_files.c.attempts, jobs.c.model) \
+            query = select(job_files.c.id, job_files.c.job_id, job_files.c.filename, job_files.c.attempts,
+                           job_files.c.status, job_files.c.claimed_by, job_files.c.claimed_at, jobs.c.model) \
                 .join(jobs, jobs.c.id == job_files.c.job_id)
             if file_id is None:
                 query = query.where(job_files.c.status == "queued").order_by(job_files.c.id).limit(1)
@@ -126,13 +139,38 @@ class JobBook:
             row = connection.execute(query.with_for_update(skip_locked=True, of=job_files)).first()
             if row is None:
                 return None
+            if row.status == "running" and not self._expired(row.claimed_at, now) and not holder_gone(row.claimed_by):
+                return None
             if row.attempts >= MAX_ATTEMPTS:
                 self._end(connection, row.id, status="failed", error_code="worker_lost",
                           error_message=f"This file stopped its worker {row.attempts} times; it was given up.")
                 return None
             connection.execute(update(job_files).where(job_files.c.id == row.id).values(
-                status="running", claimed_by=worker, claimed_at=time.time(), attempts=row.attempts + 1))
-        return Claim(row.id, row.job_id, row.filename, row.model, row.attempts + 1)
+                status="running", claimed_by=worker, claimed_at=now, attempts=row.attempts + 1))
+        return Claim(row.id, row.job_id, row.filename, row.model, row.attempts + 1, worker)
+
+    def renew(self, file_id: int, worker: str) -> bool:
+        """The heartbeat: ``worker`` is still at this file. False when the file is no longer its claim."""
+        with self.db.write() as connection:
+            return connection.execute(update(job_files).where(
+                job_files.c.id == file_id, job_files.c.claimed_by == worker, job_files.c.status == "running")
+                .values(claimed_at=self.clock())).rowcount == 1
+
+    def requeue_expired(self) -> list[int]:
+        """Put back in the queue every running file whose claim has expired, whoever made it; their ids
+        (a Celery node sends them to the queue again)."""
+        cutoff = self.clock() - self.claim_timeout_s
+        with self.db.read() as connection:  # the usual answer is "none": no write lock for it
+            if not connection.scalar(select(func.count()).select_from(job_files).where(
+                    job_files.c.status == "running", job_files.c.claimed_at < cutoff)):
+                return []
+        with self.db.write() as connection:
+            return list(connection.scalars(update(job_files).where(
+                job_files.c.status == "running", job_files.c.claimed_at < cutoff)
+                .values(status="queued", claimed_by=None).returning(job_files.c.id)))
+
+    def _expired(self, claimed_at: float | None, now: float) -> bool:
+        return claimed_at is None or now - claimed_at > self.claim_timeout_s
 
     def upload(self, file_id: int) -> bytes | None:
         with self.db.read() as connection:
@@ -157,10 +195,9 @@ class JobBook:
         with self.db.write() as connection:
             return self._end(connection, file_id, status="failed", error_code=code, error_message=message)
 
-    @staticmethod
-    def _end(connection, file_id: int, **values) -> bool:
+    def _end(self, connection, file_id: int, **values) -> bool:
         ended = connection.execute(update(job_files).where(job_files.c.id == file_id, job_files.c.status.in_(ACTIVE))
-                                   .values(finished_at=time.time(), **values)).rowcount
+                                   .values(finished_at=self.clock(), **values)).rowcount
         connection.execute(delete(uploads).where(uploads.c.file_id == file_id))
         return ended == 1
 

@@ -7,7 +7,8 @@ shared; each child makes its own LiteRT interpreters, as gunicorn's workers do).
 oldest waiting file from the database, analyses it and records the result, one file at a time. A child
 that dies (SIGKILL, out of memory) has its file put back in the queue and is replaced; the pool
 also puts back, when it starts, the files of children of an earlier pool on this machine that are
-gone. The pool exits when its parent (the gunicorn master) does.
+gone, and, as long as it runs, the files of any worker anywhere whose claim expired
+(``genrelens.jobs.claims``). The pool exits when its parent (the gunicorn master) does.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +26,9 @@ from pathlib import Path
 from genrelens.analysis.pipeline import GenreClassifier
 from genrelens.jobs.analyse import hear
 from genrelens.jobs.book import Claim, JobBook
+from genrelens.jobs.claims import Heartbeat, heartbeat_interval, holder_gone, pid_alive, worker_name
 from genrelens.jobs.database import Database
+from genrelens.jobs.housekeeping import Housekeeping
 from genrelens.jobs.store import AnalysisStore
 from genrelens.problems import file_problem
 from genrelens.settings import database_url, settings_from_env, worker_environment
@@ -50,16 +52,12 @@ def sweep_orphan_job_files(upload_dir: str) -> None:
         return
     for entry in entries:
         pid = entry.name[len(JOB_FILE_PREFIX):].split("-", 1)[0]
-        if entry.name.startswith(JOB_FILE_PREFIX) and pid.isdigit() and not _pid_alive(int(pid)):
+        if entry.name.startswith(JOB_FILE_PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
             try:
                 os.unlink(entry.path)
                 log.warning("removed %s, left by a worker that died mid-file", entry.name)
             except FileNotFoundError:
                 pass
-
-
-def worker_name(pid: int | None = None) -> str:
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 @dataclass
@@ -78,15 +76,22 @@ class WorkerContext:
         classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
                                      settings["DEFAULT_MODEL"], musicnn_threads)
         store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
-        return cls(classifier, store, JobBook(database, settings["JOB_QUEUE_LIMIT"]), settings["UPLOAD_DIR"])
+        book = JobBook(database, settings["JOB_QUEUE_LIMIT"], settings["JOB_CLAIM_TIMEOUT_S"])
+        return cls(classifier, store, book, settings["UPLOAD_DIR"])
 
 
 def analyse_claim(context: WorkerContext, claim: Claim) -> str:
     """Analyse one claimed file and record its result or its error; returns the file's new status.
 
     The file's bytes come from the database into a private temp file (the decoder reads files) that is
-    gone when this returns, whatever happens.
+    gone when this returns, whatever happens. A heartbeat renews the claim meanwhile.
     """
+    renew = lambda: context.book.renew(claim.file_id, claim.worker)  # noqa: E731
+    with Heartbeat(renew, heartbeat_interval(context.book.claim_timeout_s), f"{claim.filename} (file {claim.file_id})"):
+        return _analyse(context, claim)
+
+
+def _analyse(context: WorkerContext, claim: Claim) -> str:
     data = context.book.upload(claim.file_id)
     if data is None:  # finished by another worker meanwhile, or its job was withdrawn
         return "gone"
@@ -136,27 +141,9 @@ def _child(context: WorkerContext) -> None:
         log.info("%s: %s (file %d, attempt %d)", claim.filename, status, claim.file_id, claim.attempts)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphaned_workers(book: JobBook, exclude: set[str]) -> list[str]:
     """Workers on this machine that hold running files but no longer exist (an earlier pool's)."""
-    host = socket.gethostname()
-    names = []
-    for name in book.running_workers():
-        if name is None or name in exclude:
-            continue
-        worker_host, _, pid = name.rpartition(":")
-        if worker_host == host and pid.isdigit() and not _pid_alive(int(pid)):
-            names.append(name)
-    return names
+    return [name for name in book.running_workers() if name and name not in exclude and holder_gone(name)]
 
 
 class LocalPool:
@@ -210,7 +197,9 @@ class LocalPool:
         for _ in range(self.workers):
             self._spawn()
         log.info("embedded job pool: %d workers", self.workers)
+        housekeeping = Housekeeping(book)
         while not stop.requested and os.getppid() == parent:
+            housekeeping.maybe_run()
             time.sleep(SUPERVISE_EVERY_S)
             dead = self._reap()
             if dead:

@@ -48,7 +48,8 @@ def create_app(config: dict | None = None) -> Flask:
     else:  # embedded: the local pool (genrelens/jobs/pool.py), started next to the server
         queue = EmbeddedQueue()
     app.extensions["genre"] = {"classifier": classifier, "store": store, "database": database,
-                               "book": JobBook(database, settings["JOB_QUEUE_LIMIT"]), "queue": queue}
+                               "book": JobBook(database, settings["JOB_QUEUE_LIMIT"], settings["JOB_CLAIM_TIMEOUT_S"]),
+                               "queue": queue}
 
     if settings["CORS_ORIGINS"]:
         from flask_cors import CORS
