@@ -324,3 +324,51 @@ def test_a_heartbeat_renews_until_the_work_is_done_or_the_claim_is_lost():
         assert lost.wait(60)
         heartbeat._thread.join(60)
         assert not heartbeat._thread.is_alive(), "no more renewals once the claim is someone else's"
+
+
+def test_the_supervisor_restarts_a_dead_pool_and_health_says_so_while_it_is_down(tmp_path, monkeypatch):
+    """A pool that keeps dying at once is restarted after 1, 2 ... s; one that ran a while at once."""
+    import subprocess
+    import sys
+
+    from genrelens.jobs import supervision
+
+    monkeypatch.setattr(supervision, "_current", None)
+    now, started = [0.0], []
+
+    def start(code: str = "raise SystemExit(3)") -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-c", code]))
+        return started[-1]
+
+    supervisor = supervision.PoolSupervisor(start, lambda process: process.kill() or process.wait(), clock=lambda: now[0])
+    client = make_app(tmp_path).test_client()
+    assert supervisor.start()
+    try:
+        started[-1].wait()
+        supervisor.check()  # (the supervisor's own thread may have looked first: the same answer)
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.get_json()["status"] == "degraded"
+        problem = health.get_json()["problems"]["jobs"]
+        assert f"pid {started[0].pid}" in problem and "exited with status 3" in problem and "in 1 s" in problem
+        now[0] += 0.9
+        supervisor.check()
+        assert len(started) == 1, "not before its pause is over"
+        now[0] += 0.2
+        supervisor.check()
+        assert len(started) == 2 and client.get("/healthz").get_json()["jobs"]["pool_restarts"] == 1
+        assert client.get("/healthz").status_code == 200
+        started[-1].wait()
+        supervisor.check()
+        assert "in 2 s" in client.get("/healthz").get_json()["problems"]["jobs"], "a growing pause"
+        now[0] += 2.1
+        supervisor._start = lambda: start("import time; time.sleep(600)")
+        supervisor.check()
+        assert len(started) == 3 and client.get("/healthz").status_code == 200
+        now[0] += 3600  # an hour of work, then killed: restarted at once
+        started[-1].kill()
+        started[-1].wait()
+        supervisor.check()
+        assert len(started) == 4 and client.get("/healthz").status_code == 200
+    finally:
+        supervisor.stop()
+    assert started[-1].poll() is not None, "the server's stop stops the pool"

@@ -8,11 +8,14 @@ oldest waiting file from the database, analyses it and records the result, one f
 that dies (SIGKILL, out of memory) has its file put back in the queue and is replaced; the pool
 also puts back, when it starts, the files of children of an earlier pool on this machine that are
 gone, and, as long as it runs, the files of any worker anywhere whose claim expired
-(``genrelens.jobs.claims``). The pool exits when its parent (the gunicorn master) does.
+(``genrelens.jobs.claims``). The pool exits when its parent (the gunicorn master) does, and its children
+exit when it does, even when it is killed (SIGKILL, the OOM killer): none is left working on its own.
+The gunicorn master restarts a pool that died (``genrelens.jobs.supervision``).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import signal
@@ -123,8 +126,25 @@ class _Stop:
         self.requested = True
 
 
-def _child(context: WorkerContext) -> None:
-    """A pool child: claim, analyse, repeat; on SIGTERM finish the file in hand and exit."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """This process is sent SIGKILL when its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``); elsewhere
+    the child's loop sees its parent change. A parent that died before the call is caught by the check."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError):  # not Linux: no prctl
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(context: WorkerContext, parent: int) -> None:
+    """A pool child: claim, analyse, repeat; on SIGTERM finish the file in hand and exit; with the pool."""
+    die_with_parent(parent)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -132,7 +152,7 @@ def _child(context: WorkerContext) -> None:
     context.classifier.warm_up()
     name = worker_name()
     log.info("job worker %s ready", name)
-    while not stop.requested:
+    while not stop.requested and os.getppid() == parent:
         claim = context.book.claim(name)
         if claim is None:
             time.sleep(IDLE_POLL_S)
@@ -153,11 +173,12 @@ class LocalPool:
         self.children: dict[int, str] = {}
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns into the parent's loop
             code = 0
             try:
-                _child(self.context)
+                _child(self.context, parent)
             except BaseException:
                 log.exception("job worker crashed")
                 code = 1
