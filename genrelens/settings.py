@@ -20,6 +20,8 @@ def settings_from_env(env: dict | None = None) -> dict:
         "ANALYSIS_DIR": analysis_dir,
         "ANALYSIS_TTL_S": float(env.get("ANALYSIS_TTL_S", 3600)),
         "ANALYSIS_STORE_MB": float(env.get("ANALYSIS_STORE_MB", 1024)),
+        # an analysis (its id, filename and link to the shared result) is kept this long; a result while one names it
+        "RESULT_TTL_S": float(env.get("RESULT_TTL_S", 30 * 86400)),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
         "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
@@ -32,6 +34,8 @@ def settings_from_env(env: dict | None = None) -> dict:
         "BROKER_URL": env.get("BROKER_URL") or None,
         "JOB_WORKERS": int(env.get("JOB_WORKERS", os.cpu_count() or 1)),
         "JOB_QUEUE_LIMIT": int(env.get("JOB_QUEUE_LIMIT", 2000)),
+        "JOB_QUEUE_MB": float(env.get("JOB_QUEUE_MB", 1024)),  # the bytes of the files waiting, all jobs together
+        "JOB_TTL_S": float(env.get("JOB_TTL_S", 7 * 86400)),  # a finished job is kept this long after its last file
         "JOB_MAX_FILES": int(env.get("JOB_MAX_FILES", 500)),
         "JOB_RETRY_AFTER_S": int(env.get("JOB_RETRY_AFTER_S", 30)),
         # Celery: how long a message taken by a worker that vanished waits before another worker gets it
@@ -47,9 +51,10 @@ def database_url(settings: dict) -> str:
 
 
 # What a worker process needs of the web app's settings, passed on as environment variables.
-WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "MODEL_DIR",
-                   "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS", "JOB_QUEUE_LIMIT",
-                   "JOB_VISIBILITY_TIMEOUT_S", "JOB_CLAIM_TIMEOUT_S", "UPLOAD_DIR")
+WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "RESULT_TTL_S",
+                   "MODEL_DIR", "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS",
+                   "JOB_QUEUE_LIMIT", "JOB_QUEUE_MB", "JOB_TTL_S", "JOB_VISIBILITY_TIMEOUT_S", "JOB_CLAIM_TIMEOUT_S",
+                   "UPLOAD_DIR")
 
 
 def worker_environment(settings: dict) -> dict:

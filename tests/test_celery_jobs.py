@@ -192,7 +192,7 @@ def test_a_node_resends_a_file_whose_claim_from_a_vanished_machine_expired(clust
     file back in the queue with a new message, and it is done once."""
     web_a, _, _ = cluster
     job_id, (file_id,) = web_a.extensions["genre"]["book"].create(
-        [NewFile("vanished.mp3", files["mp3"].read_bytes())], None)  # in the book, never sent to the queue
+        [NewFile.from_bytes("vanished.mp3", files["mp3"].read_bytes())], None)  # in the book, never sent to the queue
     hour_ago = JobBook(Database(web_a.config["DATABASE_URL"]), 100, CLAIM_TIMEOUT_S, clock=lambda: time.time() - 3600)
     assert hour_ago.claim("vanished-machine:1", file_id) is not None
     view = wait_for_job(web_a.test_client(), job_id, timeout_s=120)

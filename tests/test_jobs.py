@@ -372,3 +372,150 @@ def test_the_supervisor_restarts_a_dead_pool_and_health_says_so_while_it_is_down
     finally:
         supervisor.stop()
     assert started[-1].poll() is not None, "the server's stop stops the pool"
+
+
+def test_a_jobs_files_go_to_the_database_a_part_at_a_time_never_whole_in_memory(tmp_path):
+    """Two 20-MB files: werkzeug spools each to a temp file, the book copies it to the database in parts."""
+    import tracemalloc
+
+    from werkzeug.test import EnvironBuilder
+
+    app = make_app(tmp_path, MAX_UPLOAD_MB=64)
+    sent = []
+    for n in range(2):
+        path = tmp_path / f"big{n}.wav"
+        path.write_bytes(os.urandom(20 * 1024 * 1024))
+        sent.append(path)
+    handles = [open(path, "rb") for path in sent]
+    try:
+        environ = EnvironBuilder(path="/jobs", method="POST", data={"file": [(h, p.name) for h, p in zip(handles, sent)]}
+                                 ).get_environ()  # the body in a temp file, as the server layer holds it
+    finally:
+        for handle in handles:
+            handle.close()
+    tracemalloc.start()
+    try:
+        response = app.test_client().open(environ)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert peak < 8 * 1024 * 1024, f"{peak / 1048576:.1f} MB held at once for 40 MB of files"
+    book = app.extensions["genre"]["book"]
+    for row, path in zip(file_rows(app, response.get_json()["id"]), sent):
+        out = io.BytesIO()
+        assert book.copy_upload(row.id, out) and out.getvalue() == path.read_bytes() and row.size == 20 * 1024 * 1024
+
+
+def test_the_queue_is_bounded_in_bytes_too(tmp_path, files):
+    sizes = files["mp3"].stat().st_size + files["ogg"].stat().st_size
+    client = make_app(tmp_path, JOB_QUEUE_MB=(sizes + 1000) / 1048576, JOB_RETRY_AFTER_S=9).test_client()
+    assert submit(client, [files["mp3"], files["ogg"]]).status_code == 202
+    refused = submit(client, [files["silent"]])
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "9"
+    assert refused.get_json()["error"]["code"] == "queue_full" and "MB" in refused.get_json()["error"]["message"]
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    assert submit(client, [empty]).status_code == 202  # no bytes to wait
+
+
+def test_finished_jobs_and_old_analyses_are_dropped_after_their_time(tmp_path, files):
+    """JOB_TTL_S after a job's last file, it goes; RESULT_TTL_S after an analysis, it goes, and a result
+    with it when no analysis names it any more. A clock the test moves."""
+    from genrelens.jobs.analyse import hear
+    from genrelens.jobs.housekeeping import Housekeeping
+
+    app = make_app(tmp_path, JOB_TTL_S=3600, RESULT_TTL_S=7200)
+    client = app.test_client()
+    genre = app.extensions["genre"]
+    book, store, classifier = genre["book"], genre["store"], genre["classifier"]
+    now = [time.time()]
+    book.clock = store.clock = lambda: now[0]
+    finished = submit(client, [files["mp3"], files["broken"]]).get_json()
+    done_id, broken_id = (row.id for row in file_rows(app, finished["id"]))
+    for file_id in (done_id, broken_id):
+        book.claim("host:1", file_id)
+    book.finish(done_id, store, hear(classifier, store, str(files["mp3"]), None), files["mp3"].name)
+    book.fail(broken_id, "unsupported_media", "not audio")
+    analysis = client.get(f"/jobs/{finished['id']}").get_json()["files"][0]["url"]
+    waiting = submit(client, [files["ogg"]]).get_json()  # still queued: never dropped
+    now[0] += 3000
+    sync = client.post("/file-upload", data={"file": (open(files["mp3"], "rb"), "again.mp3")}).get_json()
+    assert sync["cached"] is True  # the same result, named by a newer analysis
+
+    housekeeping = Housekeeping(book, store)
+    now[0] += 601  # 3601 s after the job's last file
+    housekeeping.retain()
+    assert client.get(f"/jobs/{finished['id']}").status_code == 404
+    assert client.get(f"/jobs/{waiting['id']}").status_code == 200
+    assert [row.status for row in file_rows(app, finished["id"])] == []
+    assert client.get(analysis).status_code == 200, "the analysis lasts longer than its job"
+
+    now[0] += 3600  # 7201 s after the job's analysis, 4201 s after the upload's
+    housekeeping.retain()
+    assert client.get(analysis).status_code == 404
+    assert client.get(f"/analyses/{sync['id']}").get_json()["genre"] == sync["genre"], "a newer analysis keeps its result"
+    now[0] += 3000
+    housekeeping.retain()
+    assert client.get(f"/analyses/{sync['id']}").status_code == 404
+    with Database(app.config["DATABASE_URL"]).read() as connection:
+        assert connection.execute(select(results.c.id)).all() == [], "no analysis names it: the result goes too"
+
+
+def test_sqlite_gives_the_space_of_deleted_rows_back(tmp_path):
+    """Free pages go back to the file system (incremental vacuum) and the WAL file is cut back."""
+    import numpy as np
+
+    from genrelens.jobs.database import FREE_SLACK_BYTES
+    from genrelens.jobs.store import AnalysisStore
+
+    database = Database(f"sqlite:///{tmp_path / 'db' / 'genrelens.sqlite3'}")
+    store = AnalysisStore(database, max_bytes=1 << 40, ttl_s=3600)
+    signal = np.zeros(22050 * 30, np.float32)
+    for n in range(60):  # 60 x 1.3 MB of audio
+        signal[0] = n
+        store.attach(store.add({"n": n}, signal)[0], "x.wav", signal)
+
+    def size() -> int:
+        return sum(path.stat().st_size for path in (tmp_path / "db").glob("genrelens.sqlite3*"))
+
+    full = size()
+    assert full > 70 * 1024 * 1024
+    store.max_bytes = 0
+    store.prune()
+    assert size() >= full, "deleting rows alone gives nothing back"
+    database.give_back_space()
+    assert size() < FREE_SLACK_BYTES + 8 * 1024 * 1024
+    assert (tmp_path / "db" / "genrelens.sqlite3-wal").stat().st_size == 0
+
+
+def test_a_database_of_an_earlier_version_is_brought_up_to_date(tmp_path):
+    """No auto_vacuum, the queued files' bytes whole in ``uploads``: converted once, nothing lost."""
+    import sqlite3
+
+    path = tmp_path / "old" / "genrelens.sqlite3"
+    path.parent.mkdir(mode=0o700)
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE jobs (id VARCHAR(16) PRIMARY KEY, model VARCHAR(32), created_at FLOAT NOT NULL);
+        CREATE TABLE job_files (id INTEGER PRIMARY KEY, job_id VARCHAR(16) NOT NULL REFERENCES jobs (id),
+            position INTEGER NOT NULL, filename VARCHAR(200) NOT NULL, status VARCHAR(8) NOT NULL,
+            attempts INTEGER NOT NULL, claimed_by VARCHAR(120), claimed_at FLOAT, finished_at FLOAT,
+            analysis_id VARCHAR(16), cached BOOLEAN NOT NULL, summary TEXT, error_code VARCHAR(40), error_message TEXT);
+        CREATE TABLE uploads (file_id INTEGER PRIMARY KEY REFERENCES job_files (id), data BLOB NOT NULL);
+        INSERT INTO jobs VALUES ('0123456789abcdef', NULL, 1.0);
+        INSERT INTO job_files (id, job_id, position, filename, status, attempts, cached)
+            VALUES (1, '0123456789abcdef', 0, 'queued.mp3', 'queued', 0, 0);
+    """)
+    old.execute("INSERT INTO uploads VALUES (1, ?)", (b"the bytes of a queued file" * 1000,))
+    old.commit()
+    old.close()
+    database = Database(f"sqlite:///{path}")
+    book = JobBook(database, 100)
+    out = io.BytesIO()
+    assert book.copy_upload(1, out) and out.getvalue() == b"the bytes of a queued file" * 1000
+    assert book.waiting() == 1
+    with database.read() as connection:
+        assert connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2  # incremental
+        assert connection.exec_driver_sql("SELECT size FROM job_files").scalar() == 26000
+        assert "uploads" not in {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master")}

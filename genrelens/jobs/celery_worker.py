@@ -27,6 +27,7 @@ from genrelens.jobs.database import Database  # noqa: E402
 from genrelens.jobs.housekeeping import Housekeeping  # noqa: E402
 from genrelens.jobs.pool import WorkerContext, analyse_claim, sweep_orphan_job_files  # noqa: E402
 from genrelens.jobs.queues import CELERY_TASK, CeleryQueue  # noqa: E402
+from genrelens.jobs.store import AnalysisStore  # noqa: E402
 from genrelens.settings import database_url  # noqa: E402
 from genrelens.settings import settings_from_env  # noqa: E402
 
@@ -58,8 +59,9 @@ def _load_models(**_) -> None:
 def _start_housekeeping(**_) -> None:
     """In the node's main process: its own database handle, never used by the pool processes it forks."""
     global _housekeeping_stop
-    book = JobBook(Database(database_url(settings)), settings["JOB_QUEUE_LIMIT"], settings["JOB_CLAIM_TIMEOUT_S"])
-    _housekeeping_stop = Housekeeping(book, resend=CeleryQueue(celery).submit).run_in_thread()
+    database = Database(database_url(settings))
+    _housekeeping_stop = Housekeeping(JobBook.from_settings(database, settings), AnalysisStore.from_settings(database, settings),
+                                      resend=CeleryQueue(celery).submit).run_in_thread()
 
 
 @worker_shutdown.connect

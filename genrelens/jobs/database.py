@@ -9,25 +9,36 @@ Tables:
   two people who upload the same song share the work, never each other's file names.
 - ``signals`` and ``pictures``: a result's decoded audio the pictures are drawn from, and the pictures
   drawn; bounded (``ANALYSIS_TTL_S``, ``ANALYSIS_STORE_MB``), because audio is large and private.
-- ``jobs``, ``job_files`` and ``uploads``: a batch, one row per file with its state, and the file's
-  bytes until it is analysed (a worker on another machine reads them from here).
+- ``jobs``, ``job_files`` and ``upload_parts``: a batch, one row per file with its state, and the file's
+  bytes in parts of ``UPLOAD_PART_BYTES`` until it is analysed (a worker on another machine reads them
+  from here; neither end ever holds a whole file in memory).
 
 SQLite: WAL so readers never wait for the writer, and every write transaction starts with
 ``BEGIN IMMEDIATE``, so two processes never both read then both try to write (which SQLite answers
-with "database is locked" at once instead of waiting).
+with "database is locked" at once instead of waiting). Deleted rows leave free pages behind:
+``auto_vacuum=INCREMENTAL`` lets ``give_back_space`` return them to the file system (a database made
+before that is converted once, by a ``VACUUM`` at start), and the WAL file is truncated after checkpoints.
+
+A database made by an earlier version is brought up to date at start (``_upgrade``).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event)
+                        UniqueConstraint, create_engine, event, inspect)
 from sqlalchemy.engine import Connection, Engine, make_url
 
+log = logging.getLogger(__name__)
+
 metadata = MetaData()
+UPLOAD_PART_BYTES = 1 << 20
+WAL_LIMIT_BYTES = 64 << 20  # the WAL file is cut back to this after a checkpoint
+FREE_SLACK_BYTES = 32 << 20  # free pages kept for the next inserts; beyond, they go back to the file system
 
 results = Table(
     "results", metadata,
@@ -85,15 +96,30 @@ job_files = Table(
     Column("summary", Text),  # JSON: genre, confidence and the top three genres, for the job's table
     Column("error_code", String(40)),
     Column("error_message", Text),
+    Column("size", Integer),  # the upload's bytes (JOB_QUEUE_MB bounds those of the files waiting)
     Index("ix_job_files_job", "job_id", "position"),
     Index("ix_job_files_status", "status", "id"),
 )
 
-uploads = Table(
-    "uploads", metadata,
+upload_parts = Table(
+    "upload_parts", metadata,  # a job file's bytes until it is analysed, in parts of UPLOAD_PART_BYTES
     Column("file_id", Integer, ForeignKey("job_files.id", ondelete="CASCADE"), primary_key=True),
+    Column("part", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
+
+
+def _upgrade(connection: Connection) -> None:
+    """Bring a database made by an earlier version up to date (after ``create_all`` made what was missing)."""
+    tables = set(inspect(connection).get_table_names())
+    if "size" not in {column["name"] for column in inspect(connection).get_columns("job_files")}:
+        connection.exec_driver_sql("ALTER TABLE job_files ADD COLUMN size INTEGER")
+    if "uploads" in tables:  # one row per file with its whole bytes: each becomes one part
+        connection.exec_driver_sql("INSERT INTO upload_parts (file_id, part, data) SELECT file_id, 0, data FROM uploads")
+        connection.exec_driver_sql("UPDATE job_files SET size = (SELECT length(data) FROM uploads "
+                                   "WHERE uploads.file_id = job_files.id) WHERE size IS NULL")
+        connection.exec_driver_sql("DROP TABLE uploads")
+        log.info("database upgraded: queued files' bytes moved to upload_parts")
 
 
 class Database:
@@ -115,8 +141,11 @@ class Database:
                     self._engine.dispose(close=False)  # the parent's connections stay the parent's
                 self._engine = self._create_engine()
                 self._pid = os.getpid()
+                if self.is_sqlite:
+                    self._incremental_vacuum_once()
                 with self._engine.connect().execution_options(write=True) as connection, connection.begin():
                     metadata.create_all(connection)  # in a write transaction: processes starting together wait in turn
+                    _upgrade(connection)
             return self._engine
 
     def _create_engine(self) -> Engine:
@@ -131,7 +160,9 @@ class Database:
         def _sqlite_settings(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new database (before any table)
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -142,6 +173,37 @@ class Database:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+
+    def _incremental_vacuum_once(self) -> None:
+        """A database made without auto_vacuum can only switch by a VACUUM (it rewrites the file): once."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if cursor.execute("PRAGMA auto_vacuum").fetchone()[0] == 0 and \
+                    cursor.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                log.warning("converting the database to incremental vacuum (a VACUUM, once; a large file takes a while)")
+                cursor.execute("VACUUM")
+            cursor.close()
+        finally:
+            connection.close()
+
+    def give_back_space(self, slack_bytes: int = FREE_SLACK_BYTES) -> int:
+        """SQLite: return free pages beyond ``slack_bytes`` to the file system and cut the WAL file back;
+        the bytes given back. PostgreSQL's autovacuum does this by itself."""
+        if not self.is_sqlite:
+            return 0
+        connection = self.engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
+        try:
+            cursor = connection.cursor()
+            page = cursor.execute("PRAGMA page_size").fetchone()[0]
+            extra = cursor.execute("PRAGMA freelist_count").fetchone()[0] - slack_bytes // page
+            if extra > 0:  # run to its end: Python's execute() would step it once, freeing one page
+                connection.driver_connection.executescript(f"PRAGMA incremental_vacuum({int(extra)});")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            cursor.close()
+            return max(0, extra) * page
+        finally:
+            connection.close()
 
     @contextmanager
     def write(self):

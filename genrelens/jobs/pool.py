@@ -78,9 +78,8 @@ class WorkerContext:
         database = Database(database_url(settings))
         classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
                                      settings["DEFAULT_MODEL"], musicnn_threads)
-        store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
-        book = JobBook(database, settings["JOB_QUEUE_LIMIT"], settings["JOB_CLAIM_TIMEOUT_S"])
-        return cls(classifier, store, book, settings["UPLOAD_DIR"])
+        return cls(classifier, AnalysisStore.from_settings(database, settings), JobBook.from_settings(database, settings),
+                   settings["UPLOAD_DIR"])
 
 
 def analyse_claim(context: WorkerContext, claim: Claim) -> str:
@@ -95,15 +94,13 @@ def analyse_claim(context: WorkerContext, claim: Claim) -> str:
 
 
 def _analyse(context: WorkerContext, claim: Claim) -> str:
-    data = context.book.upload(claim.file_id)
-    if data is None:  # finished by another worker meanwhile, or its job was withdrawn
-        return "gone"
     suffix = Path(claim.filename).suffix[:10] if Path(claim.filename).suffix.isascii() else ""
     fd, path = tempfile.mkstemp(prefix=f"{JOB_FILE_PREFIX}{os.getpid()}-", suffix=suffix, dir=context.upload_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        del data
+            copied = context.book.copy_upload(claim.file_id, out)
+        if not copied:  # finished by another worker meanwhile, or its job was withdrawn
+            return "gone"
         heard = hear(context.classifier, context.store, path, claim.model)
     except Exception as exc:
         problem = file_problem(exc)
@@ -218,7 +215,7 @@ class LocalPool:
         for _ in range(self.workers):
             self._spawn()
         log.info("embedded job pool: %d workers", self.workers)
-        housekeeping = Housekeeping(book)
+        housekeeping = Housekeeping(book, self.context.store)
         while not stop.requested and os.getppid() == parent:
             housekeeping.maybe_run()
             time.sleep(SUPERVISE_EVERY_S)

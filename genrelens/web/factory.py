@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     warm_up(classifier)  # logged, and says why when slow (genrelens/analysis/warm.py)
     database = Database(settings["DATABASE_URL"])
     database.engine  # a wrong DATABASE_URL fails here, at start, not in the first request
-    store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+    store = AnalysisStore.from_settings(database, settings)
     os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
     if settings["BROKER_URL"]:  # scale-out: Celery workers anywhere (genrelens/jobs/celery_worker.py)
         from genrelens.jobs.celery_app import make_celery
@@ -48,8 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     else:  # embedded: the local pool (genrelens/jobs/pool.py), started next to the server
         queue = EmbeddedQueue()
     app.extensions["genre"] = {"classifier": classifier, "store": store, "database": database,
-                               "book": JobBook(database, settings["JOB_QUEUE_LIMIT"], settings["JOB_CLAIM_TIMEOUT_S"]),
-                               "queue": queue}
+                               "book": JobBook.from_settings(database, settings), "queue": queue}
 
     if settings["CORS_ORIGINS"]:
         from flask_cors import CORS

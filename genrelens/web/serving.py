@@ -13,10 +13,11 @@ requests) and serves the Flask (WSGI) app through ``ServingFront``:
    second is answered 408 and dropped after ``BODY_TIMEOUT_S``, a slow but honest phone upload is not.
    A ``Content-Length`` over the app's upload limit is passed straight on (Flask answers 413 unread);
    a chunked body is cut off at the limit (413 too) and otherwise reaches Flask with its length.
-2. **Bounded analysis queue.** ``POST /file-upload`` (the CPU-bound route) runs at most
-   ``ANALYSIS_SLOTS`` at a time per worker, with at most ``ANALYSIS_QUEUE`` more waiting (as
-   coroutines, holding no thread); beyond that it is answered at once with 503, ``Retry-After:
-   RETRY_AFTER_S`` and a JSON error. Every other route goes straight through.
+2. **Bounded analysis queue.** ``POST /file-upload`` (the CPU-bound route) and ``POST /jobs`` (up to
+   ``MAX_UPLOAD_MB`` written to the database) run at most ``ANALYSIS_SLOTS`` at a time per worker, with at
+   most ``ANALYSIS_QUEUE`` more waiting (as coroutines, holding no thread); beyond that they are answered
+   at once with 503, ``Retry-After: RETRY_AFTER_S`` and a JSON error. Every other route goes straight
+   through.
 3. **Then Flask, in a thread.** The buffered request runs in a pool of ``WSGI_THREADS`` threads
    (a2wsgi's ``WSGIMiddleware``), so ``/healthz`` and the pictures never wait behind an analysis.
 
@@ -41,7 +42,7 @@ from gunicorn.workers import gasgi
 log = logging.getLogger(__name__)
 
 REFUSAL = "genrelens.refusal"  # the WSGI environ key Flask reads (app.server_refusal)
-ANALYSIS_ROUTES = frozenset({("POST", "/file-upload")})
+ANALYSIS_ROUTES = frozenset({("POST", "/file-upload"), ("POST", "/jobs")})  # through the gate (2. below)
 SPOOL_MEMORY_BYTES = 1 << 20
 CHUNK = 1 << 16
 

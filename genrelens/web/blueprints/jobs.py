@@ -28,7 +28,8 @@ def create_job():
         raise ApiError(400, "too_many_files", f"{len(sent)} files in one job; at most {settings['JOB_MAX_FILES']}.")
     retry = {"Retry-After": str(settings["JOB_RETRY_AFTER_S"])}
     try:
-        job_id, file_ids = book.create([NewFile(display_name(f.filename), f.read()) for f in sent], model)
+        # each part is werkzeug's spooled temp file: read into the database a part at a time
+        job_id, file_ids = book.create([NewFile.from_stream(display_name(f.filename), f.stream) for f in sent], model)
     except QueueFull as exc:
         raise ApiError(503, "queue_full", str(exc), retry) from exc
     try:
