@@ -11,9 +11,22 @@ import tempfile
 from genrelens.models import DEFAULT_MODEL_DIR
 
 
+def default_state_dir(env: dict) -> str:
+    """Where the SQLite database lives unless ``ANALYSIS_DIR`` says: this user's state folder
+    (``$XDG_STATE_HOME/genrelens``, else ``~/.local/state/genrelens``), never a predictable shared name;
+    without a writable home, a folder of this user's id in the temp folder (refused at start if another
+    user made it first: ``genrelens.jobs.database.private_folder``)."""
+    if env.get("XDG_STATE_HOME"):
+        return os.path.join(env["XDG_STATE_HOME"], "genrelens")
+    home = env.get("HOME") or os.path.expanduser("~")
+    if os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK):
+        return os.path.join(home, ".local", "state", "genrelens")
+    return os.path.join(tempfile.gettempdir(), f"genrelens-{os.geteuid()}")
+
+
 def settings_from_env(env: dict | None = None) -> dict:
     env = os.environ if env is None else env
-    analysis_dir = env.get("ANALYSIS_DIR", os.path.join(tempfile.gettempdir(), "genre-analyses"))
+    analysis_dir = env.get("ANALYSIS_DIR") or default_state_dir(env)
     return {
         "MAX_UPLOAD_MB": float(env.get("MAX_UPLOAD_MB", 50)),
         "MAX_ANALYSIS_SECONDS": float(env.get("MAX_ANALYSIS_SECONDS", 600)),

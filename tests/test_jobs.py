@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from mutagen.id3 import ID3, TIT2
@@ -519,3 +520,53 @@ def test_a_database_of_an_earlier_version_is_brought_up_to_date(tmp_path):
         assert connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2  # incremental
         assert connection.exec_driver_sql("SELECT size FROM job_files").scalar() == 26000
         assert "uploads" not in {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master")}
+
+
+def test_the_default_database_is_private_and_not_at_a_shared_name(tmp_path, monkeypatch, files):
+    import stat
+
+    from app import create_app
+    from genrelens.settings import settings_from_env
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    for name in ("ANALYSIS_DIR", "DATABASE_URL", "XDG_STATE_HOME", "BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    state = home / ".local" / "state" / "genrelens"
+    assert settings_from_env()["ANALYSIS_DIR"] == str(state)
+    assert settings_from_env({"HOME": str(home), "XDG_STATE_HOME": str(tmp_path / "xdg")})["ANALYSIS_DIR"] == \
+        str(tmp_path / "xdg" / "genrelens")
+    no_home = settings_from_env({"HOME": str(tmp_path / "nowhere")})["ANALYSIS_DIR"]
+    assert no_home.endswith(f"genrelens-{os.geteuid()}") and not no_home.startswith(str(tmp_path))
+
+    client = create_app({"UPLOAD_DIR": str(tmp_path / "up")}).test_client()
+    assert submit(client, [files["mp3"]]).status_code == 202  # a write: SQLite makes its -wal and -shm
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    made = sorted(path.name for path in state.iterdir())
+    assert made == ["genrelens.sqlite3", "genrelens.sqlite3-shm", "genrelens.sqlite3-wal"]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in state.iterdir()} == {0o600}
+
+
+def test_a_database_folder_of_another_user_or_open_to_others_is_refused_at_start(tmp_path):
+    from genrelens.jobs.database import UnsafeDatabaseFolder
+
+    open_folder = tmp_path / "shared"
+    open_folder.mkdir()
+    open_folder.chmod(0o755)
+    with pytest.raises(UnsafeDatabaseFolder, match=r"open to other users \(mode 0755\).*chmod 700"):
+        make_app(tmp_path, ANALYSIS_DIR=str(open_folder))
+    if os.geteuid() == 0:
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o700)
+        os.chown(theirs, 65534, 65534)  # made first by another user, e.g. at a per-user name in /tmp
+    else:
+        theirs = Path("/tmp")  # root's, not this user's
+    with pytest.raises(UnsafeDatabaseFolder, match="owned by another user"):
+        make_app(tmp_path, ANALYSIS_DIR=str(theirs))
+    assert not (theirs / "genrelens.sqlite3").exists()
+    older = tmp_path / "older"  # an earlier version's files, with the umask's modes: made private
+    older.mkdir(mode=0o700)
+    (older / "genrelens.sqlite3").touch(mode=0o644)
+    make_app(tmp_path, ANALYSIS_DIR=str(older))
+    assert oct((older / "genrelens.sqlite3").stat().st_mode & 0o777) == oct(0o600)

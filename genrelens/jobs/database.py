@@ -20,6 +20,10 @@ with "database is locked" at once instead of waiting). Deleted rows leave free p
 before that is converted once, by a ``VACUUM`` at start), and the WAL file is truncated after checkpoints.
 
 A database made by an earlier version is brought up to date at start (``_upgrade``).
+
+A SQLite database is private: it holds queued uploads, decoded audio and every file name. Its folder is
+made 0700 and its files 0600 (SQLite gives its -wal and -shm files the database file's mode); a folder
+owned by another user or open to others is refused at start (``private_folder``).
 """
 from __future__ import annotations
 
@@ -122,6 +126,37 @@ def _upgrade(connection: Connection) -> None:
         log.info("database upgraded: queued files' bytes moved to upload_parts")
 
 
+class UnsafeDatabaseFolder(RuntimeError):
+    """The SQLite database's folder is not this user's alone."""
+
+
+def private_folder(folder: Path) -> None:
+    """Make ``folder`` (0700) if it is missing; refuse one another user owns (it could be made ahead, in
+    a shared temp folder, to read or swap the database) or that others may open."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uid = os.geteuid()
+    for how, status in (("is a link owned by", folder.lstat()), ("is owned by", folder.stat())):
+        if status.st_uid != uid:
+            raise UnsafeDatabaseFolder(
+                f"The database folder {folder} {how} another user (uid {status.st_uid}), not this one (uid {uid}): "
+                "its files would hold uploads and their names. Set ANALYSIS_DIR (or DATABASE_URL) to a folder of "
+                "this user's own.")
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UnsafeDatabaseFolder(
+            f"The database folder {folder} is open to other users (mode {mode:04o}): its files hold uploads and "
+            f"their names. Make it private (chmod 700 {folder}) or set ANALYSIS_DIR to a private folder.")
+
+
+def private_file(path: Path) -> None:
+    """The database file 0600 before SQLite opens it (its -wal and -shm take its mode), and files of an
+    earlier version made with the umask's mode made private."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            name.chmod(0o600)
+
+
 class Database:
     """One engine per process (a forked worker must not share its parent's connections), tables made
     on first use."""
@@ -153,7 +188,8 @@ class Database:
             return create_engine(self.url, pool_pre_ping=True)
         database = make_url(self.url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_folder(Path(database).absolute().parent)
+            private_file(Path(database))
         engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
