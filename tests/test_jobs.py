@@ -491,8 +491,13 @@ def test_sqlite_gives_the_space_of_deleted_rows_back(tmp_path):
 
 
 def test_a_database_of_an_earlier_version_is_brought_up_to_date(tmp_path):
-    """No auto_vacuum, the queued files' bytes whole in ``uploads``: converted once, nothing lost."""
+    """No auto_vacuum, the queued files' bytes whole in ``uploads``, the audio in the row of its size:
+    converted once, no job lost."""
     import sqlite3
+
+    import numpy as np
+
+    from genrelens.jobs.store import AnalysisStore
 
     path = tmp_path / "old" / "genrelens.sqlite3"
     path.parent.mkdir(mode=0o700)
@@ -504,6 +509,16 @@ def test_a_database_of_an_earlier_version_is_brought_up_to_date(tmp_path):
             attempts INTEGER NOT NULL, claimed_by VARCHAR(120), claimed_at FLOAT, finished_at FLOAT,
             analysis_id VARCHAR(16), cached BOOLEAN NOT NULL, summary TEXT, error_code VARCHAR(40), error_message TEXT);
         CREATE TABLE uploads (file_id INTEGER PRIMARY KEY REFERENCES job_files (id), data BLOB NOT NULL);
+        CREATE TABLE results (id VARCHAR(16) PRIMARY KEY, audio_hash VARCHAR(64), model_key VARCHAR(80),
+            result TEXT NOT NULL, created_at FLOAT NOT NULL);
+        CREATE TABLE signals (result_id VARCHAR(16) PRIMARY KEY REFERENCES results (id), samples BLOB NOT NULL,
+            size INTEGER NOT NULL, stored_at FLOAT NOT NULL);
+        CREATE INDEX ix_signals_stored_at ON signals (stored_at);
+        CREATE TABLE pictures (result_id VARCHAR(16) REFERENCES results (id), kind VARCHAR(32), png BLOB NOT NULL,
+            PRIMARY KEY (result_id, kind));
+        INSERT INTO results VALUES ('00000000000000aa', 'h', 'musicnn@1', '{"genre": "jazz"}', 1.0);
+        INSERT INTO signals VALUES ('00000000000000aa', x'0000', 2, 1.0);
+        INSERT INTO pictures VALUES ('00000000000000aa', 'waveform', x'89');
         INSERT INTO jobs VALUES ('0123456789abcdef', NULL, 1.0);
         INSERT INTO job_files (id, job_id, position, filename, status, attempts, cached)
             VALUES (1, '0123456789abcdef', 0, 'queued.mp3', 'queued', 0, 0);
@@ -520,6 +535,12 @@ def test_a_database_of_an_earlier_version_is_brought_up_to_date(tmp_path):
         assert connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2  # incremental
         assert connection.exec_driver_sql("SELECT size FROM job_files").scalar() == 26000
         assert "uploads" not in {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master")}
+        assert connection.exec_driver_sql("SELECT count(*) FROM pictures").scalar() == 0  # drawn from audio gone
+        assert connection.exec_driver_sql("SELECT result FROM results").scalar() == '{"genre": "jazz"}'
+    store = AnalysisStore(database, 1 << 30, 3600)  # the new audio tables work
+    store.attach("00000000000000aa", "again.mp3", np.zeros(100, np.float32))
+    with database.read() as connection:
+        assert connection.exec_driver_sql("SELECT size FROM signals").scalar() == 200
 
 
 def test_the_default_database_is_private_and_not_at_a_shared_name(tmp_path, monkeypatch, files):

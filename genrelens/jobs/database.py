@@ -7,8 +7,11 @@ Tables:
   version is answered from here.
 - ``analyses``: one per upload or job file, with its own id and filename, pointing at its result:
   two people who upload the same song share the work, never each other's file names.
-- ``signals`` and ``pictures``: a result's decoded audio the pictures are drawn from, and the pictures
-  drawn; bounded (``ANALYSIS_TTL_S``, ``ANALYSIS_STORE_MB``), because audio is large and private.
+- ``signals`` (its size and age), ``signal_samples`` (the audio) and ``pictures``: a result's decoded audio
+  the pictures are drawn from, and the pictures drawn; bounded (``ANALYSIS_TTL_S``, ``ANALYSIS_STORE_MB``),
+  because audio is large and private. The audio has a table of its own: SQLite keeps a row's columns
+  together, and a column stored after a megabyte BLOB is read by walking the BLOB's overflow pages, so
+  adding up the sizes of a store at its cap read the whole gigabyte (bench/bench_store_cap.py).
 - ``jobs``, ``job_files`` and ``upload_parts``: a batch, one row per file with its state, and the file's
   bytes in parts of ``UPLOAD_PART_BYTES`` until it is analysed (a worker on another machine reads them
   from here; neither end ever holds a whole file in memory).
@@ -63,11 +66,16 @@ analyses = Table(
 )
 
 signals = Table(
-    "signals", metadata,
+    "signals", metadata,  # narrow: what the store's bounds read, never the audio
     Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
-    Column("samples", LargeBinary, nullable=False),  # mono float16 little-endian samples at the model's rate
     Column("size", Integer, nullable=False),
     Column("stored_at", Float, nullable=False, index=True),
+)
+
+signal_samples = Table(
+    "signal_samples", metadata,
+    Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
+    Column("samples", LargeBinary, nullable=False),  # mono float16 little-endian samples at the model's rate
 )
 
 pictures = Table(
@@ -116,6 +124,13 @@ upload_parts = Table(
 def _upgrade(connection: Connection) -> None:
     """Bring a database made by an earlier version up to date (after ``create_all`` made what was missing)."""
     tables = set(inspect(connection).get_table_names())
+    if "samples" in {column["name"] for column in inspect(connection).get_columns("signals")}:
+        # the audio in the same row as its size and age: dropped (it is kept an hour at most, and the
+        # results stay), the pictures drawn from it with it
+        connection.exec_driver_sql("DELETE FROM pictures")
+        connection.exec_driver_sql("DROP TABLE signals")
+        signals.create(connection)
+        log.info("database upgraded: the stored audio now has a table of its own (earlier audio dropped)")
     if "size" not in {column["name"] for column in inspect(connection).get_columns("job_files")}:
         connection.exec_driver_sql("ALTER TABLE job_files ADD COLUMN size INTEGER")
     if "uploads" in tables:  # one row per file with its whole bytes: each becomes one part

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from genrelens.jobs.database import Database, analyses, pictures, results, signals
+from genrelens.jobs.database import Database, analyses, pictures, results, signal_samples, signals
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,11 @@ class AnalysisStore:
         if stored_at is not None and not self._expired(stored_at):
             return
         if stored_at is not None:
-            connection.execute(delete(pictures).where(pictures.c.result_id == result_id))
-            connection.execute(delete(signals).where(signals.c.result_id == result_id))
+            self._drop_audio(connection, [result_id])
         samples = np.ascontiguousarray(signal, dtype=SIGNAL_DTYPE)
         # the array's own memory goes to the driver: no .npy file or bytes copy of a signal that can be 26 MB
-        connection.execute(insert(signals).values(result_id=result_id, samples=memoryview(samples).cast("B"),
-                                                  size=samples.nbytes, stored_at=self.clock()))
+        connection.execute(insert(signal_samples).values(result_id=result_id, samples=memoryview(samples).cast("B")))
+        connection.execute(insert(signals).values(result_id=result_id, size=samples.nbytes, stored_at=self.clock()))
 
     # ------------------------------------------------------------------ reading
     def _result_id(self, connection, analysis_id: str) -> str | None:
@@ -142,7 +141,8 @@ class AnalysisStore:
         if not valid_id(analysis_id):
             return None
         with self.db.read() as connection:
-            row = connection.execute(select(signals.c.samples, signals.c.stored_at)
+            row = connection.execute(select(signal_samples.c.samples, signals.c.stored_at)
+                                     .join(signals, signals.c.result_id == signal_samples.c.result_id)
                                      .join(analyses, analyses.c.result_id == signals.c.result_id)
                                      .where(analyses.c.id == analysis_id)).first()
         if row is None or self._expired(row.stored_at):
@@ -200,6 +200,7 @@ class AnalysisStore:
     @staticmethod
     def _drop_audio(connection, result_ids: list[str]) -> None:
         connection.execute(delete(pictures).where(pictures.c.result_id.in_(result_ids)))
+        connection.execute(delete(signal_samples).where(signal_samples.c.result_id.in_(result_ids)))
         connection.execute(delete(signals).where(signals.c.result_id.in_(result_ids)))
 
     def maybe_prune(self, keep: str | None = None) -> None:
