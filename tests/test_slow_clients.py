@@ -168,9 +168,10 @@ def test_fifty_slow_uploads_and_slow_headers_are_harmless_and_dropped_after_thei
             for sock in dribblers.socks:
                 status, reply_headers, reply_body = parse(read_until_closed(sock).decode("latin-1"))
                 assert status == 408  # and then the connection closed (read_until_closed returned)
-                if label == "body":  # the app's JSON error; a header timeout comes before any app
-                    assert reply_headers["content-type"] == "application/json"
-                    assert json.loads(reply_body)["error"]["code"] == "body_timeout"
+                # the app's JSON error; a header timeout, before any app, in the same shape by the protocol
+                assert reply_headers["content-type"] == "application/json"
+                assert reply_headers["x-content-type-options"] == "nosniff"
+                assert json.loads(reply_body)["error"]["code"] == ("body_timeout" if label == "body" else "header_timeout")
     finally:
         body_dribblers.close()
         header_dribblers.close()
@@ -247,6 +248,20 @@ def test_jobs_go_through_the_same_gate_as_uploads(server, song):
             assert_busy(headers, body)
         else:
             assert json.loads(body)["total"] == 6
+
+
+@pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                                 b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_requests_gunicorn_refuses_itself_get_the_json_error_and_security_headers(server, raw):
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        status, headers, body = parse(read_until_closed(sock).decode("latin-1"))
+    assert status in (400, 414)
+    assert headers["content-type"] == "application/json" and headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    error = json.loads(body)["error"]
+    assert error["code"] in ("bad_request", "uri_too_long") and error["message"]
 
 
 def chunked_upload(port: int, body: bytes, headers: dict) -> tuple[int, dict]:
