@@ -209,3 +209,70 @@ def test_a_broker_that_cannot_be_reached_is_a_503_and_leaves_no_job(tmp_path, fi
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "queue_unavailable"
     assert "Retry-After" in response.headers
     assert app.extensions["genre"]["book"].waiting() == 0 and stored_uploads(app) == 0
+
+
+def test_two_web_nodes_adding_jobs_at_once_never_pass_the_queue_bound(postgres_url):
+    """PostgreSQL: node A has counted the files waiting and is about to add its job when node B counts.
+    Counted apart, both would see room for one more file and both add one. A waits until B has counted
+    or is waiting for A's lock (seen in pg_stat_activity): the interleaving is forced, not hoped for."""
+    import threading
+
+    import sqlalchemy
+    from sqlalchemy import create_engine, event
+
+    from genrelens.jobs.book import QueueFull
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS race")
+        connection.exec_driver_sql("CREATE DATABASE race")
+    url = postgres_url.rsplit("/", 1)[0] + "/race"
+    books = {name: JobBook(Database(url), queue_limit=1) for name in ("a", "b")}
+    b_counted = threading.Event()
+
+    def b_waits_or_counted() -> bool:
+        with admin.connect() as connection:
+            waiting = connection.execute(sqlalchemy.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'race' AND wait_event_type = 'Lock'")).scalar()
+        return b_counted.is_set() or waiting > 0
+
+    @event.listens_for(books["a"].db.engine, "before_cursor_execute")
+    def a_before_adding(conn, cursor, statement, *_):
+        if statement.startswith("INSERT INTO jobs"):
+            deadline = time.time() + 60
+            while not b_waits_or_counted() and time.time() < deadline:
+                time.sleep(0.01)
+
+    @event.listens_for(books["b"].db.engine, "after_cursor_execute")
+    def b_after_counting(conn, cursor, statement, *_):
+        if "count(" in statement and "job_files" in statement:
+            b_counted.set()
+
+    outcomes = {}
+
+    def add(name: str) -> None:
+        try:
+            books[name].create([NewFile.from_bytes(f"{name}.mp3", b"x" * 100)], None)
+            outcomes[name] = "added"
+        except QueueFull:
+            outcomes[name] = "queue_full"
+
+    a_counting = threading.Event()
+
+    @event.listens_for(books["a"].db.engine, "after_cursor_execute")
+    def a_after_counting(conn, cursor, statement, *_):
+        if "count(" in statement and "job_files" in statement:
+            a_counting.set()
+
+    first = threading.Thread(target=add, args=("a",))
+    first.start()
+    assert a_counting.wait(60)
+    second = threading.Thread(target=add, args=("b",))
+    second.start()
+    first.join(120)
+    second.join(120)
+    assert sorted(outcomes.values()) == ["added", "queue_full"], outcomes
+    assert books["a"].waiting() == 1
+    for book in books.values():
+        book.db.engine.dispose()
+    admin.dispose()
