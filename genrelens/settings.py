@@ -24,6 +24,14 @@ def default_state_dir(env: dict) -> str:
     return os.path.join(tempfile.gettempdir(), f"genrelens-{os.geteuid()}")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use: the container's CPU quota (cgroup v2 ``cpu.max``, v1 CFS quota),
+    its CPU affinity, else the machine's cores (joblib's loky counts them; librosa already needs joblib)."""
+    from joblib.externals.loky import cpu_count
+
+    return cpu_count()
+
+
 def settings_from_env(env: dict | None = None) -> dict:
     env = os.environ if env is None else env
     analysis_dir = env.get("ANALYSIS_DIR") or default_state_dir(env)
@@ -45,7 +53,7 @@ def settings_from_env(env: dict | None = None) -> dict:
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         # Empty: the embedded pool of JOB_WORKERS local processes. redis://...: Celery workers anywhere.
         "BROKER_URL": env.get("BROKER_URL") or None,
-        "JOB_WORKERS": int(env.get("JOB_WORKERS", os.cpu_count() or 1)),
+        "JOB_WORKERS": int(env.get("JOB_WORKERS") or usable_cpus()),
         "JOB_QUEUE_LIMIT": int(env.get("JOB_QUEUE_LIMIT", 2000)),
         "JOB_QUEUE_MB": float(env.get("JOB_QUEUE_MB", 1024)),  # the bytes of the files waiting, all jobs together
         "JOB_TTL_S": float(env.get("JOB_TTL_S", 7 * 86400)),  # a finished job is kept this long after its last file

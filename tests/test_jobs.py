@@ -66,6 +66,8 @@ def test_a_job_answers_202_at_once_and_every_file_gets_its_result(served, files)
     assert response.headers["Location"] == f"/jobs/{job['id']}" == job["url"]
     assert job["total"] == 4 and job["status"] in ("queued", "running")
     assert [f["filename"] for f in job["files"]] == [p.name for p in order]
+    for answer in (response, client.get(job["url"]), client.get("/jobs/0123456789abcdef")):  # changing and private
+        assert answer.headers["Cache-Control"] == "no-store"
 
     done = wait_for_job(client, job["id"])
     assert (done["done"], done["failed"], done["progress"]) == (2, 2, 1.0)
@@ -91,6 +93,7 @@ def test_results_csv_has_one_row_per_file_in_upload_order(served, files):
     view = wait_for_job(client, job["id"])
     response = client.get(f"/jobs/{job['id']}/results.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Cache-Control"] == "no-store"
     assert f"genrelens-job-{job['id']}.csv" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert tuple(rows[0]) == COLUMNS

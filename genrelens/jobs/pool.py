@@ -267,7 +267,7 @@ def stop_pool_process(process: subprocess.Popen | None, grace_s: float = 60.0) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the embedded pool of job workers (the settings come from "
                                                  "the environment, as the web app's do).")
-    parser.add_argument("--workers", type=int, help="worker processes (default: JOB_WORKERS, every core)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: JOB_WORKERS, the CPUs this process may use)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     settings = settings_from_env()

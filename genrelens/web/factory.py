@@ -20,13 +20,22 @@ from genrelens.web.blueprints.api import api
 from genrelens.web.blueprints.jobs import jobs
 from genrelens.web.blueprints.page import page
 from genrelens.web.blueprints.upload import upload
+from genrelens.web.forms import LenientRequest
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/, static/ and genres.json live here
 GENRES_FILE = ROOT / "genres.json"
 
 
+def _varies_by_origin(response):
+    """With CORS, an answer differs by the request's Origin (allowed or not): caches must keep them apart.
+    flask-cors says so only when more than one origin is listed."""
+    response.vary.add("Origin")
+    return response
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask("app", root_path=str(ROOT))
+    app.request_class = LenientRequest  # a file name that is not UTF-8 does not lose the form
     app.config.update(settings_from_env() | {"GENRES_FILE": str(GENRES_FILE)} | (config or {}))
     settings = app.config
     settings["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
@@ -54,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
         from flask_cors import CORS
 
         CORS(app, origins=settings["CORS_ORIGINS"])
+        app.after_request(_varies_by_origin)
     for blueprint in (page, upload, jobs, analyses, api):
         app.register_blueprint(blueprint)
     errors.register(app)

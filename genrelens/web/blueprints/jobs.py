@@ -44,6 +44,13 @@ def create_job():
     return response
 
 
+@jobs.after_request
+def not_cached(response: Response) -> Response:
+    """A job changes until it is done and is someone's own: never kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _job(job_id: str) -> dict:
     view = current_app.extensions["genre"]["book"].view(job_id)
     if view is None:
