@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"filling a store to {args.cap_mb:g} MB with {args.seconds:g}-s signals ({repo})")
         filled = fill_store(repo, tmp / "full" / "store", args.cap_mb, args.seconds)
         progress(f"filled: {filled}")
-        servers = {"fresh": Server(repo, tmp / "fresh", args.cap_mb), "at its cap": Server(repo, tmp / "full", args.cap_mb)}
+        servers = {"fresh": Server(repo, tmp / "fresh", args.cap_mb),
+                   "at its cap": Server(repo, tmp / "full", args.cap_mb)}
         try:
             for server in servers.values():
                 server.wait_ready()
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         f"`JOB_WORKERS=0`, `ANALYSIS_STORE_MB={args.cap_mb:g}`); the full store was filled with {filled['signals']} "
         f"signals in {filled['seconds']} s.",
         "",
-        "| store | database files (before -> after) | request p50 / p95 ms | pipeline p50 ms | outside the pipeline p50 / p95 ms |",
+        "| store | database files (before -> after) | request p50 / p95 ms | pipeline p50 ms "
+        "| outside the pipeline p50 / p95 ms |",
         "|---|---|---|---|---|",
         *rows,
         "",

@@ -344,7 +344,8 @@ def test_the_supervisor_restarts_a_dead_pool_and_health_says_so_while_it_is_down
         started.append(subprocess.Popen([sys.executable, "-c", code]))
         return started[-1]
 
-    supervisor = supervision.PoolSupervisor(start, lambda process: process.kill() or process.wait(), clock=lambda: now[0])
+    supervisor = supervision.PoolSupervisor(start, lambda process: process.kill() or process.wait(),
+                                            clock=lambda: now[0])
     client = make_app(tmp_path).test_client()
     assert supervisor.start()
     try:
@@ -392,8 +393,8 @@ def test_a_jobs_files_go_to_the_database_a_part_at_a_time_never_whole_in_memory(
         sent.append(path)
     handles = [open(path, "rb") for path in sent]
     try:
-        environ = EnvironBuilder(path="/jobs", method="POST", data={"file": [(h, p.name) for h, p in zip(handles, sent)]}
-                                 ).get_environ()  # the body in a temp file, as the server layer holds it
+        form = {"file": [(handle, path.name) for handle, path in zip(handles, sent)]}
+        environ = EnvironBuilder(path="/jobs", method="POST", data=form).get_environ()  # the body in a temp file
     finally:
         for handle in handles:
             handle.close()
@@ -458,7 +459,8 @@ def test_finished_jobs_and_old_analyses_are_dropped_after_their_time(tmp_path, f
     now[0] += 3600  # 7201 s after the job's analysis, 4201 s after the upload's
     housekeeping.retain()
     assert client.get(analysis).status_code == 404
-    assert client.get(f"/analyses/{sync['id']}").get_json()["genre"] == sync["genre"], "a newer analysis keeps its result"
+    kept = client.get(f"/analyses/{sync['id']}").get_json()
+    assert kept["genre"] == sync["genre"], "a newer analysis keeps its result"
     now[0] += 3000
     housekeeping.retain()
     assert client.get(f"/analyses/{sync['id']}").status_code == 404

@@ -171,7 +171,8 @@ def test_fifty_slow_uploads_and_slow_headers_are_harmless_and_dropped_after_thei
                 # the app's JSON error; a header timeout, before any app, in the same shape by the protocol
                 assert reply_headers["content-type"] == "application/json"
                 assert reply_headers["x-content-type-options"] == "nosniff"
-                assert json.loads(reply_body)["error"]["code"] == ("body_timeout" if label == "body" else "header_timeout")
+                code = "body_timeout" if label == "body" else "header_timeout"
+                assert json.loads(reply_body)["error"]["code"] == code
     finally:
         body_dribblers.close()
         header_dribblers.close()

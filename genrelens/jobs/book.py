@@ -145,7 +145,7 @@ class JobBook:
             return 0
         cutoff = self.clock() - self.ttl_s
         # a job is old when none of its files is active or finished after the cutoff
-        recent = select(job_files.c.job_id).where((job_files.c.status.in_(ACTIVE)) | (job_files.c.finished_at >= cutoff))
+        recent = select(job_files.c.job_id).where(job_files.c.status.in_(ACTIVE) | (job_files.c.finished_at >= cutoff))
         old = select(jobs.c.id).where(jobs.c.created_at < cutoff, jobs.c.id.not_in(recent)).limit(500)
         dropped = 0
         while True:
@@ -243,10 +243,10 @@ class JobBook:
         """Write the file's bytes to ``out``, part by part; False when they are gone (the file was finished
         by another worker meanwhile, or its job withdrawn)."""
         with self.db.read() as connection:
-            parts = connection.scalar(select(func.count()).select_from(upload_parts).where(upload_parts.c.file_id == file_id))
+            mine = upload_parts.c.file_id == file_id
+            parts = connection.scalar(select(func.count()).select_from(upload_parts).where(mine))
             for part in range(parts):
-                out.write(connection.scalar(select(upload_parts.c.data).where(upload_parts.c.file_id == file_id,
-                                                                              upload_parts.c.part == part)))
+                out.write(connection.scalar(select(upload_parts.c.data).where(mine, upload_parts.c.part == part)))
         return parts > 0
 
     def finish(self, file_id: int, store: AnalysisStore, heard: Heard, filename: str) -> bool:

@@ -28,8 +28,7 @@ from genrelens.jobs.housekeeping import Housekeeping  # noqa: E402
 from genrelens.jobs.pool import WorkerContext, analyse_claim, sweep_orphan_job_files  # noqa: E402
 from genrelens.jobs.queues import CELERY_TASK, CeleryQueue  # noqa: E402
 from genrelens.jobs.store import AnalysisStore  # noqa: E402
-from genrelens.settings import database_url  # noqa: E402
-from genrelens.settings import settings_from_env  # noqa: E402
+from genrelens.settings import database_url, settings_from_env  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,9 @@ def _start_housekeeping(**_) -> None:
     """In the node's main process: its own database handle, never used by the pool processes it forks."""
     global _housekeeping_stop
     database = Database(database_url(settings))
-    _housekeeping_stop = Housekeeping(JobBook.from_settings(database, settings), AnalysisStore.from_settings(database, settings),
-                                      resend=CeleryQueue(celery).submit).run_in_thread()
+    chores = Housekeeping(JobBook.from_settings(database, settings), AnalysisStore.from_settings(database, settings),
+                          resend=CeleryQueue(celery).submit)
+    _housekeeping_stop = chores.run_in_thread()
 
 
 @worker_shutdown.connect

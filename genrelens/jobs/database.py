@@ -46,6 +46,7 @@ metadata = MetaData()
 UPLOAD_PART_BYTES = 1 << 20
 WAL_LIMIT_BYTES = 64 << 20  # the WAL file is cut back to this after a checkpoint
 FREE_SLACK_BYTES = 32 << 20  # free pages kept for the next inserts; beyond, they go back to the file system
+GIVE_BACK_BYTES = 256 << 20  # at most this much per pass: the write lock is held while pages move
 
 results = Table(
     "results", metadata,
@@ -134,7 +135,8 @@ def _upgrade(connection: Connection) -> None:
     if "size" not in {column["name"] for column in inspect(connection).get_columns("job_files")}:
         connection.exec_driver_sql("ALTER TABLE job_files ADD COLUMN size INTEGER")
     if "uploads" in tables:  # one row per file with its whole bytes: each becomes one part
-        connection.exec_driver_sql("INSERT INTO upload_parts (file_id, part, data) SELECT file_id, 0, data FROM uploads")
+        connection.exec_driver_sql("INSERT INTO upload_parts (file_id, part, data) "
+                                   "SELECT file_id, 0, data FROM uploads")
         connection.exec_driver_sql("UPDATE job_files SET size = (SELECT length(data) FROM uploads "
                                    "WHERE uploads.file_id = job_files.id) WHERE size IS NULL")
         connection.exec_driver_sql("DROP TABLE uploads")
@@ -232,22 +234,23 @@ class Database:
             cursor = connection.cursor()
             if cursor.execute("PRAGMA auto_vacuum").fetchone()[0] == 0 and \
                     cursor.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                log.warning("converting the database to incremental vacuum (a VACUUM, once; a large file takes a while)")
+                log.warning("converting the database to incremental vacuum: a VACUUM, once (a large file takes a while)")
                 cursor.execute("VACUUM")
             cursor.close()
         finally:
             connection.close()
 
     def give_back_space(self, slack_bytes: int = FREE_SLACK_BYTES) -> int:
-        """SQLite: return free pages beyond ``slack_bytes`` to the file system and cut the WAL file back;
-        the bytes given back. PostgreSQL's autovacuum does this by itself."""
+        """SQLite: return free pages beyond ``slack_bytes`` (at most ``GIVE_BACK_BYTES`` a call) to the file
+        system and cut the WAL file back; the bytes given back. PostgreSQL's autovacuum does this itself."""
         if not self.is_sqlite:
             return 0
         connection = self.engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
         try:
             cursor = connection.cursor()
             page = cursor.execute("PRAGMA page_size").fetchone()[0]
-            extra = cursor.execute("PRAGMA freelist_count").fetchone()[0] - slack_bytes // page
+            free = cursor.execute("PRAGMA freelist_count").fetchone()[0]
+            extra = min(free - slack_bytes // page, GIVE_BACK_BYTES // page)
             if extra > 0:  # run to its end: Python's execute() would step it once, freeing one page
                 connection.driver_connection.executescript(f"PRAGMA incremental_vacuum({int(extra)});")
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

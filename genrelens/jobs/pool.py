@@ -78,8 +78,8 @@ class WorkerContext:
         database = Database(database_url(settings))
         classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
                                      settings["DEFAULT_MODEL"], musicnn_threads)
-        return cls(classifier, AnalysisStore.from_settings(database, settings), JobBook.from_settings(database, settings),
-                   settings["UPLOAD_DIR"])
+        store, book = AnalysisStore.from_settings(database, settings), JobBook.from_settings(database, settings)
+        return cls(classifier, store, book, settings["UPLOAD_DIR"])
 
 
 def analyse_claim(context: WorkerContext, claim: Claim) -> str:
@@ -267,7 +267,8 @@ def stop_pool_process(process: subprocess.Popen | None, grace_s: float = 60.0) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the embedded pool of job workers (the settings come from "
                                                  "the environment, as the web app's do).")
-    parser.add_argument("--workers", type=int, help="worker processes (default: JOB_WORKERS, the CPUs this process may use)")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes (default: JOB_WORKERS, the CPUs this process may use)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     settings = settings_from_env()

@@ -118,11 +118,13 @@ class PoolSupervisor:
                 if self.process is None or self.process.poll() is None:
                     return
                 lived = now - self._started_at
-                self._pause_s = 0.0 if lived >= STEADY_AFTER_S else min(LONGEST_PAUSE_S, max(FIRST_PAUSE_S, 2 * self._pause_s))
+                growing = min(LONGEST_PAUSE_S, max(FIRST_PAUSE_S, 2 * self._pause_s))
+                self._pause_s = 0.0 if lived >= STEADY_AFTER_S else growing
                 self._restart_at = now + self._pause_s
                 reason = f"the job pool (pid {self.process.pid}) {_how(self.process.returncode)} after {lived:.0f} s"
-                self.state.down(reason + ("; restarting it" if not self._pause_s else f"; restarting it in {self._pause_s:g} s"))
-                log.error("%s; restarting it%s", reason, f" in {self._pause_s:g} s" if self._pause_s else "")
+                when = f" in {self._pause_s:g} s" if self._pause_s else ""
+                self.state.down(f"{reason}; restarting it{when}")
+                log.error("%s; restarting it%s", reason, when)
             if now < self._restart_at:
                 return
             self._restart_at = None
