@@ -229,20 +229,26 @@ def book_with_clock(app, start: float | None = None) -> tuple[JobBook, list[floa
     return book, now
 
 
-def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp_path, files):
-    """A worker that was only slow: its claim expired, another worker took the file, both finish it."""
+def one_queued_file(tmp_path, path: Path):
+    """An app (60-s claims) with a job of one file; a book on a clock the test moves; the file's analysis."""
     from genrelens.jobs.analyse import hear
 
     app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=60)
     store, classifier = app.extensions["genre"]["store"], app.extensions["genre"]["classifier"]
     book, now = book_with_clock(app)
-    job = submit(app.test_client(), [files["mp3"]]).get_json()
-    file_id = file_rows(app, job["id"])[0].id
+    job = submit(app.test_client(), [path]).get_json()
+    return app, book, now, job, file_rows(app, job["id"])[0].id, lambda: hear(classifier, store, str(path), None)
+
+
+def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp_path, files):
+    """A worker that was only slow: its claim expired, another worker took the file, both finish it."""
+    app, book, now, job, file_id, analyse = one_queued_file(tmp_path, files["mp3"])
+    store = app.extensions["genre"]["store"]
     slow = book.claim("host-a:1", file_id)
     now[0] += 61
     redelivered = book.claim("host-b:2", file_id)  # the same file, taken again once the first claim expired
     assert slow and redelivered and redelivered.attempts == 2
-    heard = hear(classifier, store, str(files["mp3"]), None)
+    heard = analyse()
     assert book.finish(file_id, store, heard, files["mp3"].name) is True
     assert book.finish(file_id, store, heard, files["mp3"].name) is False
     with Database(app.config["DATABASE_URL"]).read() as connection:
@@ -253,13 +259,8 @@ def test_a_file_finished_twice_keeps_the_first_result_and_makes_one_analysis(tmp
 
 def test_a_claim_of_a_vanished_machine_expires_unless_renewed_and_its_file_is_redone_once(tmp_path, files):
     """Another hostname (a replaced container): no pid check can tell it is gone; its lease can."""
-    from genrelens.jobs.analyse import hear
-
-    app = make_app(tmp_path, JOB_CLAIM_TIMEOUT_S=60)
-    store, classifier = app.extensions["genre"]["store"], app.extensions["genre"]["classifier"]
-    book, now = book_with_clock(app)
-    job = submit(app.test_client(), [files["mp3"]]).get_json()
-    file_id = file_rows(app, job["id"])[0].id
+    app, book, now, job, file_id, analyse = one_queued_file(tmp_path, files["mp3"])
+    store = app.extensions["genre"]["store"]
     assert book.claim("old-container:7", file_id).attempts == 1
     assert book.claim("new-container:7", file_id) is None, "a live claim is not taken over"
     for _ in range(3):  # the heartbeat keeps it: 45 s apart, 135 s in all, longer than the lease
@@ -272,7 +273,7 @@ def test_a_claim_of_a_vanished_machine_expires_unless_renewed_and_its_file_is_re
     assert not book.renew(file_id, "old-container:7"), "a late heartbeat does not take the file back"
     again = book.claim("new-container:9")
     assert again.file_id == file_id and again.attempts == 2
-    heard = hear(classifier, store, str(files["mp3"]), None)
+    heard = analyse()
     assert book.finish(file_id, store, heard, files["mp3"].name) is True
     assert book.finish(file_id, store, heard, files["mp3"].name) is False  # the old one, had it come back
     view = app.test_client().get(f"/jobs/{job['id']}").get_json()
