@@ -34,6 +34,7 @@ SERVER_ENV = {  # the server layer's settings (genrelens/web/serving.py), small 
     "ANALYSIS_QUEUE": "1",
     "RETRY_AFTER_S": "4",
     "MAX_UPLOAD_MB": "5",
+    "JOB_WORKERS": "0",  # the jobs sent here only test the gate: no pool works on them (or leaves temp files)
 }
 LISTENING = "ASGI server listening on"  # gunicorn's line when a worker starts serving
 UPLOAD_HEAD = (b"POST /file-upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
