@@ -13,8 +13,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
 
-# The code stays root's and read-only; the service writes only to /tmp (analyses, uploads) and its home
-# (numba's compiled-function cache for librosa, matplotlib's config).
+# The code stays root's and read-only; the service writes only to /tmp (uploads) and its home (the database
+# in ~/.local/state/genrelens unless ANALYSIS_DIR or DATABASE_URL says, numba's compiled-function cache for
+# librosa, matplotlib's config). To keep jobs and analyses across containers, mount a volume of this user's
+# (uid 10001, mode 0700) and point ANALYSIS_DIR at it.
 COPY . .
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin genrelens
 USER 10001:10001

@@ -14,7 +14,9 @@ the rest. XNNPACK's threads do not survive a fork, so the master frees its LiteR
 and the student's) before forking and every worker makes its own (``genrelens.models.musicnn.MusicnnNetwork``).
 
 The embedded job pool (``python -m genrelens.jobs.pool``) is started beside the workers once the server is
-ready and stopped when it exits, unless ``BROKER_URL`` sends jobs to Celery or ``JOB_WORKERS`` is 0.
+ready, restarted by a thread of the master when it dies (``/healthz`` says ``degraded`` while it is down:
+``genrelens.jobs.supervision``) and stopped when the server exits, unless ``BROKER_URL`` sends jobs to
+Celery or ``JOB_WORKERS`` is 0.
 
 SIGTERM stops gracefully: no new connections; requests in flight (bodies still arriving, queued and
 running analyses) are answered within ``graceful_timeout``, then the workers and the master exit.
@@ -35,16 +37,20 @@ def _classifier(app):
 
 
 def when_ready(server):
-    """The embedded job pool starts with the server (unless BROKER_URL sends jobs to Celery)."""
-    from genrelens.jobs.pool import start_pool_process
+    """The embedded job pool starts with the server, supervised (unless BROKER_URL sends jobs to Celery).
+    Before the first web worker is forked, so the workers share the supervisor's view of the pool."""
+    from genrelens.jobs.pool import start_pool_process, stop_pool_process
+    from genrelens.jobs.supervision import PoolSupervisor
 
-    server.genrelens_pool = start_pool_process(server.app.wsgi().config)
+    config = server.app.wsgi().config
+    server.genrelens_pool = PoolSupervisor(lambda: start_pool_process(config), stop_pool_process)
+    server.genrelens_pool.start()
 
 
 def on_exit(server):
-    from genrelens.jobs.pool import stop_pool_process
-
-    stop_pool_process(getattr(server, "genrelens_pool", None))
+    supervisor = getattr(server, "genrelens_pool", None)
+    if supervisor is not None:
+        supervisor.stop()
 
 
 def pre_fork(server, worker):

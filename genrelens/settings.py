@@ -11,15 +11,38 @@ import tempfile
 from genrelens.models import DEFAULT_MODEL_DIR
 
 
+def default_state_dir(env: dict) -> str:
+    """Where the SQLite database lives unless ``ANALYSIS_DIR`` says: this user's state folder
+    (``$XDG_STATE_HOME/genrelens``, else ``~/.local/state/genrelens``), never a predictable shared name;
+    without a writable home, a folder of this user's id in the temp folder (refused at start if another
+    user made it first: ``genrelens.jobs.database.private_folder``)."""
+    if env.get("XDG_STATE_HOME"):
+        return os.path.join(env["XDG_STATE_HOME"], "genrelens")
+    home = env.get("HOME") or os.path.expanduser("~")
+    if os.path.isdir(home) and os.access(home, os.W_OK | os.X_OK):
+        return os.path.join(home, ".local", "state", "genrelens")
+    return os.path.join(tempfile.gettempdir(), f"genrelens-{os.geteuid()}")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: the container's CPU quota (cgroup v2 ``cpu.max``, v1 CFS quota),
+    its CPU affinity, else the machine's cores (joblib's loky counts them; librosa already needs joblib)."""
+    from joblib.externals.loky import cpu_count
+
+    return cpu_count()
+
+
 def settings_from_env(env: dict | None = None) -> dict:
     env = os.environ if env is None else env
-    analysis_dir = env.get("ANALYSIS_DIR", os.path.join(tempfile.gettempdir(), "genre-analyses"))
+    analysis_dir = env.get("ANALYSIS_DIR") or default_state_dir(env)
     return {
         "MAX_UPLOAD_MB": float(env.get("MAX_UPLOAD_MB", 50)),
         "MAX_ANALYSIS_SECONDS": float(env.get("MAX_ANALYSIS_SECONDS", 600)),
         "ANALYSIS_DIR": analysis_dir,
         "ANALYSIS_TTL_S": float(env.get("ANALYSIS_TTL_S", 3600)),
         "ANALYSIS_STORE_MB": float(env.get("ANALYSIS_STORE_MB", 1024)),
+        # an analysis (its id, filename and link to the shared result) is kept this long; a result while one names it
+        "RESULT_TTL_S": float(env.get("RESULT_TTL_S", 30 * 86400)),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "MODEL_DIR": env.get("MODEL_DIR", str(DEFAULT_MODEL_DIR)),
         "UPLOAD_DIR": env.get("UPLOAD_DIR", tempfile.gettempdir()),
@@ -30,12 +53,16 @@ def settings_from_env(env: dict | None = None) -> dict:
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         # Empty: the embedded pool of JOB_WORKERS local processes. redis://...: Celery workers anywhere.
         "BROKER_URL": env.get("BROKER_URL") or None,
-        "JOB_WORKERS": int(env.get("JOB_WORKERS", os.cpu_count() or 1)),
+        "JOB_WORKERS": int(env.get("JOB_WORKERS") or usable_cpus()),
         "JOB_QUEUE_LIMIT": int(env.get("JOB_QUEUE_LIMIT", 2000)),
+        "JOB_QUEUE_MB": float(env.get("JOB_QUEUE_MB", 1024)),  # the bytes of the files waiting, all jobs together
+        "JOB_TTL_S": float(env.get("JOB_TTL_S", 7 * 86400)),  # a finished job is kept this long after its last file
         "JOB_MAX_FILES": int(env.get("JOB_MAX_FILES", 500)),
         "JOB_RETRY_AFTER_S": int(env.get("JOB_RETRY_AFTER_S", 30)),
         # Celery: how long a message taken by a worker that vanished waits before another worker gets it
         "JOB_VISIBILITY_TIMEOUT_S": float(env.get("JOB_VISIBILITY_TIMEOUT_S", 600)),
+        # a worker's claim on a file, renewed by its heartbeat; not renewed this long, any worker redoes the file
+        "JOB_CLAIM_TIMEOUT_S": float(env.get("JOB_CLAIM_TIMEOUT_S", 300)),
     }
 
 
@@ -45,9 +72,10 @@ def database_url(settings: dict) -> str:
 
 
 # What a worker process needs of the web app's settings, passed on as environment variables.
-WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "MODEL_DIR",
-                   "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS", "JOB_QUEUE_LIMIT",
-                   "JOB_VISIBILITY_TIMEOUT_S", "UPLOAD_DIR")
+WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "RESULT_TTL_S",
+                   "MODEL_DIR", "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS",
+                   "JOB_QUEUE_LIMIT", "JOB_QUEUE_MB", "JOB_TTL_S", "JOB_VISIBILITY_TIMEOUT_S", "JOB_CLAIM_TIMEOUT_S",
+                   "UPLOAD_DIR")
 
 
 def worker_environment(settings: dict) -> dict:

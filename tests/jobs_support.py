@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import ROOT
-from genrelens.jobs.database import Database, job_files, uploads
+from genrelens.jobs.database import Database, job_files, upload_parts
 from genrelens.settings import worker_environment
 
 
@@ -47,8 +47,9 @@ def file_rows(app, job_id: str) -> list:
 
 
 def stored_uploads(app) -> int:
+    """How many job files still have bytes in the database."""
     with Database(app.config["DATABASE_URL"]).read() as connection:
-        return len(connection.execute(select(uploads.c.file_id)).all())
+        return len(connection.execute(select(upload_parts.c.file_id).distinct()).all())
 
 
 def worker_env(app, **extra: str) -> dict:

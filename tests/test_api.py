@@ -109,10 +109,13 @@ def test_pictures_are_drawn_once_then_served_from_the_store(client, app, song_mp
 
 
 def test_when_the_audio_has_expired_the_analysis_stands_and_its_pictures_are_410(tmp_path, song_mp3):
-    application = make_app(tmp_path, ANALYSIS_TTL_S=0.5)
+    application = make_app(tmp_path, ANALYSIS_TTL_S=60)
+    now = [time.time()]
+    application.extensions["genre"]["store"].clock = lambda: now[0]  # a clock the test moves
     client = application.test_client()
     body = upload(client, song_mp3).get_json()
-    time.sleep(0.6)
+    assert client.get(body["images"]["mfcc"]).status_code == 200
+    now[0] += 61
     assert client.get(f"/analyses/{body['id']}").get_json()["genre"] == body["genre"]
     for url in (body["images"]["mfcc"], f"/analyses/{body['id']}/peaks.json"):
         gone = client.get(url)
@@ -327,9 +330,37 @@ def test_upload_over_the_limit_is_413(tmp_path, audio_dir):
     assert list((tmp_path / "uploads").iterdir()) == []
 
 
-def test_filename_is_shown_without_path_or_control_characters(client, song_mp3):
+def test_filename_is_shown_as_sent_without_control_characters(client, song_mp3):
+    """A name is only ever shown, never a path: kept whole (a cut at the last / turned a name with a
+    closing tag into its tail), less its control characters."""
     body = upload(client, song_mp3, name="../../etc/pa\x00ss\u00e9 wd.mp3").get_json()
-    assert body["filename"] == "pass\u00e9 wd.mp3"
+    assert body["filename"] == "../../etc/pass\u00e9 wd.mp3"
+
+
+@pytest.mark.parametrize("route", ["/file-upload", "/jobs"])
+def test_a_file_name_that_is_not_utf8_still_arrives(client, song_mp3, route):
+    """A Latin-1 name (curl -F on an old file system): werkzeug dropped the whole form (400 no_file)."""
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="caf\xe9 \xff.mp3"\r\n'
+            b"Content-Type: audio/mpeg\r\n\r\n" + song_mp3.read_bytes() + b"\r\n--b--\r\n")
+    response = client.post(route, data=body, content_type="multipart/form-data; boundary=b")
+    assert response.status_code in (200, 202), response.get_data(as_text=True)
+    answer = response.get_json()
+    shown = answer["filename"] if route == "/file-upload" else answer["files"][0]["filename"]
+    assert shown == "caf\ufffd \ufffd.mp3"  # each byte that is not UTF-8 shown as U+FFFD
+
+
+def test_job_workers_default_to_the_cpus_this_process_may_use():
+    """Not the host's cores: a container's CPU quota (cgroup) or, here, the CPU affinity it runs with."""
+    import os
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to run on one of them")
+    code = "from genrelens.settings import settings_from_env; print(settings_from_env({})['JOB_WORKERS'])"
+    one_cpu = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                             preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert one_cpu.stdout.strip() == "1"
 
 
 def test_an_upload_dir_that_does_not_exist_yet_is_made(tmp_path, song_mp3):

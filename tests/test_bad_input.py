@@ -90,7 +90,8 @@ def test_a_playlist_naming_files_on_the_server_is_refused(client, audio_dir, son
 
 
 @pytest.mark.parametrize("name, shown", [
-    ("../../../etc/passwd.mp3", "passwd.mp3"),
+    ("../../../etc/passwd.mp3", "../../../etc/passwd.mp3"),  # only ever shown, never a path
+    ("<script>alert(1)</script>.mp3", "<script>alert(1)</script>.mp3"),  # JSON text, shown as text
     ("nul\x00byte.mp3", "nulbyte.mp3"),
     ("Beyonc\u00e9 \u2013 \u6b4c.mp3", "Beyonc\u00e9 \u2013 \u6b4c.mp3"),
     ("a" * 1000 + ".mp3", "a" * 200),
@@ -107,6 +108,8 @@ def test_cors_only_for_listed_origins(tmp_path):
     assert allowed.headers.get("Access-Control-Allow-Origin") == "https://music.example"
     other = client.get("/api/model", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    for response in (allowed, other, client.get("/api/model")):  # a cache must not give one origin's answer to another
+        assert "Origin" in response.headers.get("Vary", "")
 
 
 def test_decoding_runs_under_a_time_limit(audio_dir):

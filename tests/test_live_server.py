@@ -73,10 +73,41 @@ def server(tmp_path_factory):
 
 def job_pool_of(master: int) -> int | None:
     """The pid of the embedded job pool among the gunicorn master's children."""
-    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
-        if b"genrelens.jobs.pool" in Path(f"/proc/{child}/cmdline").read_bytes():
-            return int(child)
+    for child in children_of(master):
+        try:
+            if b"genrelens.jobs.pool" in Path(f"/proc/{child}/cmdline").read_bytes() and alive(child):
+                return child
+        except FileNotFoundError:
+            continue
     return None
+
+
+def children_of(pid: int) -> list[int]:
+    """Every thread's children (the master's supervisor thread starts a new pool)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    deadline = time.time() + timeout_s
+    while not (value := condition()):
+        if time.time() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.1)
+    return value
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -253,3 +284,43 @@ def test_sigterm_while_server_mode_tags_a_file_leaves_no_copy_and_says_so(server
     assert "stopped (SIGTERM): the rows of the files finished are in" in stderr and "Traceback" not in stderr
     assert (tmp_path / "stdout").read_text().startswith("0 done, 0 skipped (done before), 0 failed")
     assert read_genre(heavy) == []
+
+
+def test_a_killed_job_pool_is_replaced_and_leaves_no_worker_behind(tmp_path, audio_dir):
+    """SIGKILL of the pool's parent (as the OOM killer does): its workers go with it, the server starts a
+    new pool, and jobs still finish."""
+    (tmp_path / "uploads").mkdir()
+    port = free_port()
+    env = os.environ | {"ANALYSIS_DIR": str(tmp_path / "store"), "UPLOAD_DIR": str(tmp_path / "uploads"),
+                        "JOB_WORKERS": "2"}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(procfile_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    workers: list[int] = []
+    try:
+        wait_until_serving(process, log_path, lambda: request(port, "GET", "/healthz")[0] == 200)
+        pool = wait_for(lambda: job_pool_of(process.pid), 60, "no job pool")
+        workers = wait_for(lambda: len(children_of(pool)) == 2 and children_of(pool), 120, "the pool's 2 workers")
+        os.kill(pool, signal.SIGKILL)
+        wait_for(lambda: not any(alive(pid) for pid in workers), 60, "the killed pool's workers still run")
+        new_pool = wait_for(lambda: (found := job_pool_of(process.pid)) != pool and found, 60, "no new pool")
+        wait_for(lambda: len(children_of(new_pool)) == 2, 120, "the new pool's workers")
+        status, _, body = request(port, "GET", "/healthz")
+        assert status == 200 and json.loads(body)["jobs"]["pool_restarts"] == 1
+        assert "the job pool (pid %d)" % pool in log_path.read_text(errors="replace")
+
+        song = write_audio(audio_dir / "after-the-kill.mp3", chord(6, seed=41))
+        body, headers = multipart(song)
+        status, _, data = request(port, "POST", "/jobs", body, headers)
+        assert status == 202, data[:300]
+        job_id = json.loads(data)["id"]
+        view = wait_for(lambda: (v := json.loads(request(port, "GET", f"/jobs/{job_id}")[2]))["status"] == "done" and v,
+                        180, "the job did not finish")
+        assert view["files"][0]["status"] == "done"
+    finally:
+        process.terminate()
+        process.wait(timeout=90)
+        for pid in workers:  # never leave an orphan behind, whatever happened
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert job_pool_of(process.pid) is None

@@ -34,6 +34,7 @@ SERVER_ENV = {  # the server layer's settings (genrelens/web/serving.py), small 
     "ANALYSIS_QUEUE": "1",
     "RETRY_AFTER_S": "4",
     "MAX_UPLOAD_MB": "5",
+    "JOB_WORKERS": "0",  # the jobs sent here only test the gate: no pool works on them (or leaves temp files)
 }
 LISTENING = "ASGI server listening on"  # gunicorn's line when a worker starts serving
 UPLOAD_HEAD = (b"POST /file-upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
@@ -168,9 +169,11 @@ def test_fifty_slow_uploads_and_slow_headers_are_harmless_and_dropped_after_thei
             for sock in dribblers.socks:
                 status, reply_headers, reply_body = parse(read_until_closed(sock).decode("latin-1"))
                 assert status == 408  # and then the connection closed (read_until_closed returned)
-                if label == "body":  # the app's JSON error; a header timeout comes before any app
-                    assert reply_headers["content-type"] == "application/json"
-                    assert json.loads(reply_body)["error"]["code"] == "body_timeout"
+                # the app's JSON error; a header timeout, before any app, in the same shape by the protocol
+                assert reply_headers["content-type"] == "application/json"
+                assert reply_headers["x-content-type-options"] == "nosniff"
+                code = "body_timeout" if label == "body" else "header_timeout"
+                assert json.loads(reply_body)["error"]["code"] == code
     finally:
         body_dribblers.close()
         header_dribblers.close()
@@ -179,11 +182,9 @@ def test_fifty_slow_uploads_and_slow_headers_are_harmless_and_dropped_after_thei
     assert list((tmp / "uploads").iterdir()) == []
 
 
-def test_burst_beyond_capacity_gets_fast_503_with_retry_after_and_the_rest_200(server, song):
-    """2 workers x (1 running + 1 waiting) = 4 places; 16 uploads become complete at the same instant."""
-    port, tmp = server
-    whole = upload_request(song)
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(16)]
+def burst(port: int, whole: bytes, count: int = 16) -> list[tuple[int, dict, str]]:
+    """``count`` copies of one request whose bodies become complete at the same instant; their answers."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(count)]
     replies: list[str | None] = [None] * len(socks)
     try:
         for sock in socks:
@@ -202,15 +203,25 @@ def test_burst_beyond_capacity_gets_fast_503_with_retry_after_and_the_rest_200(s
     finally:
         for sock in socks:
             sock.close()
-    answers = [parse(reply) for reply in replies]
+    return [parse(reply) for reply in replies]
+
+
+def assert_busy(headers: dict, body: str) -> None:
+    assert headers["retry-after"] == SERVER_ENV["RETRY_AFTER_S"]
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "busy"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_burst_beyond_capacity_gets_fast_503_with_retry_after_and_the_rest_200(server, song):
+    """2 workers x (1 running + 1 waiting) = 4 places; 16 uploads become complete at the same instant."""
+    port, tmp = server
+    answers = burst(port, upload_request(song))
     statuses = sorted(status for status, _, _ in answers)
     assert set(statuses) == {200, 503}, statuses
     for status, headers, body in answers:
         if status == 503:
-            assert headers["retry-after"] == SERVER_ENV["RETRY_AFTER_S"]
-            assert headers["content-type"] == "application/json"
-            assert json.loads(body)["error"]["code"] == "busy"
-            assert headers["x-content-type-options"] == "nosniff"
+            assert_busy(headers, body)
         else:
             assert json.loads(body)["analyzed_s"] == pytest.approx(30, abs=0.1)
     # at least one worker's places (1 running + 1 waiting): asyncio accepts a burst of connections in
@@ -220,6 +231,39 @@ def test_burst_beyond_capacity_gets_fast_503_with_retry_after_and_the_rest_200(s
     body, headers = multipart(song)
     assert request(port, "POST", "/file-upload", body, headers)[0] == 200
     assert list((tmp / "uploads").iterdir()) == []
+
+
+def test_jobs_go_through_the_same_gate_as_uploads(server, song):
+    """16 jobs of six files each (4.3 MB, parsed and written to the database in the request) at once."""
+    port, _ = server
+    boundary = "----genre-test-jobs"
+    part = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{song.name}"\r\n'
+            "Content-Type: audio/mpeg\r\n\r\n").encode() + song.read_bytes() + b"\r\n"
+    body = part * 6 + f"--{boundary}--\r\n".encode()
+    whole = (f"POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    answers = burst(port, whole)
+    statuses = sorted(status for status, _, _ in answers)
+    assert set(statuses) == {202, 503}, statuses
+    for status, headers, body in answers:
+        if status == 503:
+            assert_busy(headers, body)
+        else:
+            assert json.loads(body)["total"] == 6
+
+
+@pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                                 b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_requests_gunicorn_refuses_itself_get_the_json_error_and_security_headers(server, raw):
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(raw)
+        status, headers, body = parse(read_until_closed(sock).decode("latin-1"))
+    assert status in (400, 414)
+    assert headers["content-type"] == "application/json" and headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    error = json.loads(body)["error"]
+    assert error["code"] in ("bad_request", "uri_too_long") and error["message"]
 
 
 def chunked_upload(port: int, body: bytes, headers: dict) -> tuple[int, dict]:

@@ -139,3 +139,29 @@ def test_processes_adding_the_same_audio_at_once_store_it_once(tmp_path):
     assert all(answer == answers[0] for answer in answers), "every process sees the same result for each key"
     store = open_store(tmp_path)
     assert count(store, results) == 30 and count(store, analyses) == 120
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read()/pread() so far, served from the page cache or not."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+def test_a_store_at_its_cap_reads_sizes_not_audio_to_stay_under_it(tmp_path):
+    """Issue 25, item 13: at the cap, every prune read the whole store (a column after a megabyte BLOB is
+    reached through the BLOB's overflow pages), which doubled the time of every upload. Bytes read are
+    counted, not time: 60 stored signals of 1.3 MB, one more, one prune."""
+    one = signal(30)
+    store = open_store(tmp_path, max_bytes=60 * one.astype(np.float16).nbytes, ttl_s=3600)
+    for n in range(60):
+        one[0] = n / 1000  # each its own audio
+        put(store, {"n": n}, one)
+    stored = count(store, signals) * one.astype(np.float16).nbytes
+    fresh = open_store(tmp_path, max_bytes=store.max_bytes, ttl_s=3600)  # a new process: nothing cached
+    one[0] = 1.0
+    before = bytes_read()
+    put(fresh, {"n": "new"}, one)
+    fresh.prune()
+    read = bytes_read() - before
+    assert count(fresh, signals) == 60, "the oldest signal made room for the new one"
+    assert read < stored / 10, f"{read / 1048576:.0f} MB read to keep {stored / 1048576:.0f} MB under its cap"

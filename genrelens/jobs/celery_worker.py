@@ -4,7 +4,9 @@
 
 The worker's parent process loads the models once and frees the LiteRT interpreters before Celery forks
 its pool; each pool process warms its own copy and then analyses one file per task
-(``genrelens.jobs.pool.analyse_claim``). ``--concurrency`` defaults to the machine's cores.
+(``genrelens.jobs.pool.analyse_claim``). ``--concurrency`` defaults to the machine's cores. The main
+process also does the database's chores (``genrelens.jobs.housekeeping``): a file whose claim expired (its
+worker's machine vanished) goes back to the queue with a new message.
 """
 from __future__ import annotations
 
@@ -14,12 +16,19 @@ from genrelens.threads import one_math_thread
 
 one_math_thread()  # before numpy is imported (genrelens/threads.py)
 
-from celery.signals import worker_init, worker_process_init  # noqa: E402
+import threading  # noqa: E402
 
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown  # noqa: E402
+
+from genrelens.jobs.book import JobBook  # noqa: E402
 from genrelens.jobs.celery_app import make_celery  # noqa: E402
-from genrelens.jobs.pool import WorkerContext, analyse_claim, sweep_orphan_job_files, worker_name  # noqa: E402
-from genrelens.jobs.queues import CELERY_TASK  # noqa: E402
-from genrelens.settings import settings_from_env  # noqa: E402
+from genrelens.jobs.claims import worker_name  # noqa: E402
+from genrelens.jobs.database import Database  # noqa: E402
+from genrelens.jobs.housekeeping import Housekeeping  # noqa: E402
+from genrelens.jobs.pool import WorkerContext, analyse_claim, sweep_orphan_job_files  # noqa: E402
+from genrelens.jobs.queues import CELERY_TASK, CeleryQueue  # noqa: E402
+from genrelens.jobs.store import AnalysisStore  # noqa: E402
+from genrelens.settings import database_url, settings_from_env  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,7 @@ celery = make_celery(settings["BROKER_URL"], settings["JOB_VISIBILITY_TIMEOUT_S"
 celery.conf.worker_proc_alive_timeout = 120  # a pool process warms the models before it says it is up
 
 _context: WorkerContext | None = None
+_housekeeping_stop: threading.Event | None = None
 
 
 def context() -> WorkerContext:
@@ -42,6 +52,22 @@ def context() -> WorkerContext:
 @worker_init.connect
 def _load_models(**_) -> None:
     context().classifier.release()  # loaded once in the parent; each forked process makes its interpreters
+
+
+@worker_ready.connect
+def _start_housekeeping(**_) -> None:
+    """In the node's main process: its own database handle, never used by the pool processes it forks."""
+    global _housekeeping_stop
+    database = Database(database_url(settings))
+    chores = Housekeeping(JobBook.from_settings(database, settings), AnalysisStore.from_settings(database, settings),
+                          resend=CeleryQueue(celery).submit)
+    _housekeeping_stop = chores.run_in_thread()
+
+
+@worker_shutdown.connect
+def _stop_housekeeping(**_) -> None:
+    if _housekeeping_stop is not None:
+        _housekeeping_stop.set()
 
 
 @worker_process_init.connect

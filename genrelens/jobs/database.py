@@ -7,27 +7,46 @@ Tables:
   version is answered from here.
 - ``analyses``: one per upload or job file, with its own id and filename, pointing at its result:
   two people who upload the same song share the work, never each other's file names.
-- ``signals`` and ``pictures``: a result's decoded audio the pictures are drawn from, and the pictures
-  drawn; bounded (``ANALYSIS_TTL_S``, ``ANALYSIS_STORE_MB``), because audio is large and private.
-- ``jobs``, ``job_files`` and ``uploads``: a batch, one row per file with its state, and the file's
-  bytes until it is analysed (a worker on another machine reads them from here).
+- ``signals`` (its size and age), ``signal_samples`` (the audio) and ``pictures``: a result's decoded audio
+  the pictures are drawn from, and the pictures drawn; bounded (``ANALYSIS_TTL_S``, ``ANALYSIS_STORE_MB``),
+  because audio is large and private. The audio has a table of its own: SQLite keeps a row's columns
+  together, and a column stored after a megabyte BLOB is read by walking the BLOB's overflow pages, so
+  adding up the sizes of a store at its cap read the whole gigabyte (bench/bench_store_cap.py).
+- ``jobs``, ``job_files`` and ``upload_parts``: a batch, one row per file with its state, and the file's
+  bytes in parts of ``UPLOAD_PART_BYTES`` until it is analysed (a worker on another machine reads them
+  from here; neither end ever holds a whole file in memory).
 
 SQLite: WAL so readers never wait for the writer, and every write transaction starts with
 ``BEGIN IMMEDIATE``, so two processes never both read then both try to write (which SQLite answers
-with "database is locked" at once instead of waiting).
+with "database is locked" at once instead of waiting). Deleted rows leave free pages behind:
+``auto_vacuum=INCREMENTAL`` lets ``give_back_space`` return them to the file system (a database made
+before that is converted once, by a ``VACUUM`` at start), and the WAL file is truncated after checkpoints.
+
+A database made by an earlier version is brought up to date at start (``_upgrade``).
+
+A SQLite database is private: it holds queued uploads, decoded audio and every file name. Its folder is
+made 0700 and its files 0600 (SQLite gives its -wal and -shm files the database file's mode); a folder
+owned by another user or open to others is refused at start (``private_folder``).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event)
+                        UniqueConstraint, create_engine, event, inspect)
 from sqlalchemy.engine import Connection, Engine, make_url
 
+log = logging.getLogger(__name__)
+
 metadata = MetaData()
+UPLOAD_PART_BYTES = 1 << 20
+WAL_LIMIT_BYTES = 64 << 20  # the WAL file is cut back to this after a checkpoint
+FREE_SLACK_BYTES = 32 << 20  # free pages kept for the next inserts; beyond, they go back to the file system
+GIVE_BACK_BYTES = 256 << 20  # at most this much per pass: the write lock is held while pages move
 
 results = Table(
     "results", metadata,
@@ -48,11 +67,16 @@ analyses = Table(
 )
 
 signals = Table(
-    "signals", metadata,
+    "signals", metadata,  # narrow: what the store's bounds read, never the audio
     Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
-    Column("samples", LargeBinary, nullable=False),  # mono float16 little-endian samples at the model's rate
     Column("size", Integer, nullable=False),
     Column("stored_at", Float, nullable=False, index=True),
+)
+
+signal_samples = Table(
+    "signal_samples", metadata,
+    Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
+    Column("samples", LargeBinary, nullable=False),  # mono float16 little-endian samples at the model's rate
 )
 
 pictures = Table(
@@ -85,15 +109,69 @@ job_files = Table(
     Column("summary", Text),  # JSON: genre, confidence and the top three genres, for the job's table
     Column("error_code", String(40)),
     Column("error_message", Text),
+    Column("size", Integer),  # the upload's bytes (JOB_QUEUE_MB bounds those of the files waiting)
     Index("ix_job_files_job", "job_id", "position"),
     Index("ix_job_files_status", "status", "id"),
 )
 
-uploads = Table(
-    "uploads", metadata,
+upload_parts = Table(
+    "upload_parts", metadata,  # a job file's bytes until it is analysed, in parts of UPLOAD_PART_BYTES
     Column("file_id", Integer, ForeignKey("job_files.id", ondelete="CASCADE"), primary_key=True),
+    Column("part", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
+
+
+def _upgrade(connection: Connection) -> None:
+    """Bring a database made by an earlier version up to date (after ``create_all`` made what was missing)."""
+    tables = set(inspect(connection).get_table_names())
+    if "samples" in {column["name"] for column in inspect(connection).get_columns("signals")}:
+        # the audio in the same row as its size and age: dropped (it is kept an hour at most, and the
+        # results stay), the pictures drawn from it with it
+        connection.exec_driver_sql("DELETE FROM pictures")
+        connection.exec_driver_sql("DROP TABLE signals")
+        signals.create(connection)
+        log.info("database upgraded: the stored audio now has a table of its own (earlier audio dropped)")
+    if "size" not in {column["name"] for column in inspect(connection).get_columns("job_files")}:
+        connection.exec_driver_sql("ALTER TABLE job_files ADD COLUMN size INTEGER")
+    if "uploads" in tables:  # one row per file with its whole bytes: each becomes one part
+        connection.exec_driver_sql("INSERT INTO upload_parts (file_id, part, data) "
+                                   "SELECT file_id, 0, data FROM uploads")
+        connection.exec_driver_sql("UPDATE job_files SET size = (SELECT length(data) FROM uploads "
+                                   "WHERE uploads.file_id = job_files.id) WHERE size IS NULL")
+        connection.exec_driver_sql("DROP TABLE uploads")
+        log.info("database upgraded: queued files' bytes moved to upload_parts")
+
+
+class UnsafeDatabaseFolder(RuntimeError):
+    """The SQLite database's folder is not this user's alone."""
+
+
+def private_folder(folder: Path) -> None:
+    """Make ``folder`` (0700) if it is missing; refuse one another user owns (it could be made ahead, in
+    a shared temp folder, to read or swap the database) or that others may open."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uid = os.geteuid()
+    for how, status in (("is a link owned by", folder.lstat()), ("is owned by", folder.stat())):
+        if status.st_uid != uid:
+            raise UnsafeDatabaseFolder(
+                f"The database folder {folder} {how} another user (uid {status.st_uid}), not this one (uid {uid}): "
+                "its files would hold uploads and their names. Set ANALYSIS_DIR (or DATABASE_URL) to a folder of "
+                "this user's own.")
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UnsafeDatabaseFolder(
+            f"The database folder {folder} is open to other users (mode {mode:04o}): its files hold uploads and "
+            f"their names. Make it private (chmod 700 {folder}) or set ANALYSIS_DIR to a private folder.")
+
+
+def private_file(path: Path) -> None:
+    """The database file 0600 before SQLite opens it (its -wal and -shm take its mode), and files of an
+    earlier version made with the umask's mode made private."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if name.exists() and name.stat().st_mode & 0o077:
+            name.chmod(0o600)
 
 
 class Database:
@@ -115,8 +193,11 @@ class Database:
                     self._engine.dispose(close=False)  # the parent's connections stay the parent's
                 self._engine = self._create_engine()
                 self._pid = os.getpid()
+                if self.is_sqlite:
+                    self._incremental_vacuum_once()
                 with self._engine.connect().execution_options(write=True) as connection, connection.begin():
                     metadata.create_all(connection)  # in a write transaction: processes starting together wait in turn
+                    _upgrade(connection)
             return self._engine
 
     def _create_engine(self) -> Engine:
@@ -124,14 +205,17 @@ class Database:
             return create_engine(self.url, pool_pre_ping=True)
         database = make_url(self.url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_folder(Path(database).absolute().parent)
+            private_file(Path(database))
         engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_settings(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new database (before any table)
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -142,6 +226,38 @@ class Database:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+
+    def _incremental_vacuum_once(self) -> None:
+        """A database made without auto_vacuum can only switch by a VACUUM (it rewrites the file): once."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if cursor.execute("PRAGMA auto_vacuum").fetchone()[0] == 0 and \
+                    cursor.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                log.warning("converting the database to incremental vacuum: a VACUUM, once (a large file takes a while)")
+                cursor.execute("VACUUM")
+            cursor.close()
+        finally:
+            connection.close()
+
+    def give_back_space(self, slack_bytes: int = FREE_SLACK_BYTES) -> int:
+        """SQLite: return free pages beyond ``slack_bytes`` (at most ``GIVE_BACK_BYTES`` a call) to the file
+        system and cut the WAL file back; the bytes given back. PostgreSQL's autovacuum does this itself."""
+        if not self.is_sqlite:
+            return 0
+        connection = self.engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
+        try:
+            cursor = connection.cursor()
+            page = cursor.execute("PRAGMA page_size").fetchone()[0]
+            free = cursor.execute("PRAGMA freelist_count").fetchone()[0]
+            extra = min(free - slack_bytes // page, GIVE_BACK_BYTES // page)
+            if extra > 0:  # run to its end: Python's execute() would step it once, freeing one page
+                connection.driver_connection.executescript(f"PRAGMA incremental_vacuum({int(extra)});")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            cursor.close()
+            return max(0, extra) * page
+        finally:
+            connection.close()
 
     @contextmanager
     def write(self):

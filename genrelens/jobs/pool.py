@@ -7,15 +7,18 @@ shared; each child makes its own LiteRT interpreters, as gunicorn's workers do).
 oldest waiting file from the database, analyses it and records the result, one file at a time. A child
 that dies (SIGKILL, out of memory) has its file put back in the queue and is replaced; the pool
 also puts back, when it starts, the files of children of an earlier pool on this machine that are
-gone. The pool exits when its parent (the gunicorn master) does.
+gone, and, as long as it runs, the files of any worker anywhere whose claim expired
+(``genrelens.jobs.claims``). The pool exits when its parent (the gunicorn master) does, and its children
+exit when it does, even when it is killed (SIGKILL, the OOM killer): none is left working on its own.
+The gunicorn master restarts a pool that died (``genrelens.jobs.supervision``).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,9 @@ from pathlib import Path
 from genrelens.analysis.pipeline import GenreClassifier
 from genrelens.jobs.analyse import hear
 from genrelens.jobs.book import Claim, JobBook
+from genrelens.jobs.claims import Heartbeat, heartbeat_interval, holder_gone, pid_alive, worker_name
 from genrelens.jobs.database import Database
+from genrelens.jobs.housekeeping import Housekeeping
 from genrelens.jobs.store import AnalysisStore
 from genrelens.problems import file_problem
 from genrelens.settings import database_url, settings_from_env, worker_environment
@@ -50,16 +55,12 @@ def sweep_orphan_job_files(upload_dir: str) -> None:
         return
     for entry in entries:
         pid = entry.name[len(JOB_FILE_PREFIX):].split("-", 1)[0]
-        if entry.name.startswith(JOB_FILE_PREFIX) and pid.isdigit() and not _pid_alive(int(pid)):
+        if entry.name.startswith(JOB_FILE_PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
             try:
                 os.unlink(entry.path)
                 log.warning("removed %s, left by a worker that died mid-file", entry.name)
             except FileNotFoundError:
                 pass
-
-
-def worker_name(pid: int | None = None) -> str:
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 @dataclass
@@ -77,25 +78,29 @@ class WorkerContext:
         database = Database(database_url(settings))
         classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
                                      settings["DEFAULT_MODEL"], musicnn_threads)
-        store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
-        return cls(classifier, store, JobBook(database, settings["JOB_QUEUE_LIMIT"]), settings["UPLOAD_DIR"])
+        store, book = AnalysisStore.from_settings(database, settings), JobBook.from_settings(database, settings)
+        return cls(classifier, store, book, settings["UPLOAD_DIR"])
 
 
 def analyse_claim(context: WorkerContext, claim: Claim) -> str:
     """Analyse one claimed file and record its result or its error; returns the file's new status.
 
     The file's bytes come from the database into a private temp file (the decoder reads files) that is
-    gone when this returns, whatever happens.
+    gone when this returns, whatever happens. A heartbeat renews the claim meanwhile.
     """
-    data = context.book.upload(claim.file_id)
-    if data is None:  # finished by another worker meanwhile, or its job was withdrawn
-        return "gone"
+    renew = lambda: context.book.renew(claim.file_id, claim.worker)  # noqa: E731
+    with Heartbeat(renew, heartbeat_interval(context.book.claim_timeout_s), f"{claim.filename} (file {claim.file_id})"):
+        return _analyse(context, claim)
+
+
+def _analyse(context: WorkerContext, claim: Claim) -> str:
     suffix = Path(claim.filename).suffix[:10] if Path(claim.filename).suffix.isascii() else ""
     fd, path = tempfile.mkstemp(prefix=f"{JOB_FILE_PREFIX}{os.getpid()}-", suffix=suffix, dir=context.upload_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        del data
+            copied = context.book.copy_upload(claim.file_id, out)
+        if not copied:  # finished by another worker meanwhile, or its job was withdrawn
+            return "gone"
         heard = hear(context.classifier, context.store, path, claim.model)
     except Exception as exc:
         problem = file_problem(exc)
@@ -118,8 +123,25 @@ class _Stop:
         self.requested = True
 
 
-def _child(context: WorkerContext) -> None:
-    """A pool child: claim, analyse, repeat; on SIGTERM finish the file in hand and exit."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """This process is sent SIGKILL when its parent dies (Linux: ``prctl(PR_SET_PDEATHSIG)``); elsewhere
+    the child's loop sees its parent change. A parent that died before the call is caught by the check."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError):  # not Linux: no prctl
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(context: WorkerContext, parent: int) -> None:
+    """A pool child: claim, analyse, repeat; on SIGTERM finish the file in hand and exit; with the pool."""
+    die_with_parent(parent)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -127,7 +149,7 @@ def _child(context: WorkerContext) -> None:
     context.classifier.warm_up()
     name = worker_name()
     log.info("job worker %s ready", name)
-    while not stop.requested:
+    while not stop.requested and os.getppid() == parent:
         claim = context.book.claim(name)
         if claim is None:
             time.sleep(IDLE_POLL_S)
@@ -136,27 +158,9 @@ def _child(context: WorkerContext) -> None:
         log.info("%s: %s (file %d, attempt %d)", claim.filename, status, claim.file_id, claim.attempts)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphaned_workers(book: JobBook, exclude: set[str]) -> list[str]:
     """Workers on this machine that hold running files but no longer exist (an earlier pool's)."""
-    host = socket.gethostname()
-    names = []
-    for name in book.running_workers():
-        if name is None or name in exclude:
-            continue
-        worker_host, _, pid = name.rpartition(":")
-        if worker_host == host and pid.isdigit() and not _pid_alive(int(pid)):
-            names.append(name)
-    return names
+    return [name for name in book.running_workers() if name and name not in exclude and holder_gone(name)]
 
 
 class LocalPool:
@@ -166,11 +170,12 @@ class LocalPool:
         self.children: dict[int, str] = {}
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns into the parent's loop
             code = 0
             try:
-                _child(self.context)
+                _child(self.context, parent)
             except BaseException:
                 log.exception("job worker crashed")
                 code = 1
@@ -210,7 +215,9 @@ class LocalPool:
         for _ in range(self.workers):
             self._spawn()
         log.info("embedded job pool: %d workers", self.workers)
+        housekeeping = Housekeeping(book, self.context.store)
         while not stop.requested and os.getppid() == parent:
+            housekeeping.maybe_run()
             time.sleep(SUPERVISE_EVERY_S)
             dead = self._reap()
             if dead:
@@ -260,7 +267,8 @@ def stop_pool_process(process: subprocess.Popen | None, grace_s: float = 60.0) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the embedded pool of job workers (the settings come from "
                                                  "the environment, as the web app's do).")
-    parser.add_argument("--workers", type=int, help="worker processes (default: JOB_WORKERS, every core)")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes (default: JOB_WORKERS, the CPUs this process may use)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     settings = settings_from_env()

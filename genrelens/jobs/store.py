@@ -3,9 +3,10 @@ serve it and its pictures, and a restart keeps them.
 
 Each upload or job file gets its own analysis (its id, its filename); the work behind it, the result,
 is shared by every analysis of the same audio (hash of the decoded samples) by the same model version
-(``model_key``). A result lasts. Its decoded signal (float16, for the pictures) and the pictures drawn
-are kept for ``ttl_s`` and, past ``max_bytes`` of signals, the oldest go first: audio is large, and it
-is the user's. An analysis whose signal has gone still answers; its pictures do not (410).
+(``model_key``). Its decoded signal (float16, for the pictures) and the pictures drawn are kept for
+``ttl_s`` and, past ``max_bytes`` of signals, the oldest go first: audio is large, and it is the user's.
+An analysis whose signal has gone still answers; its pictures do not (410). An analysis is kept
+``result_ttl_s`` (``RESULT_TTL_S``), and a result as long as an analysis names it (``drop_old``).
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from genrelens.jobs.database import Database, analyses, pictures, results, signals
+from genrelens.jobs.database import Database, analyses, pictures, results, signal_samples, signals
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,21 @@ def valid_id(value: object) -> bool:
 
 
 class AnalysisStore:
-    def __init__(self, database: Database, max_bytes: int, ttl_s: float):
+    """``clock``: seconds since the epoch (tests move it instead of waiting)."""
+
+    def __init__(self, database: Database, max_bytes: int, ttl_s: float, result_ttl_s: float | None = None,
+                 clock: Callable[[], float] = time.time):
         self.db = database
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
+        self.result_ttl_s = result_ttl_s
+        self.clock = clock
         self._last_prune = float("-inf")
+
+    @classmethod
+    def from_settings(cls, database: Database, settings: dict) -> "AnalysisStore":
+        return cls(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"],
+                   settings["RESULT_TTL_S"])
 
     @staticmethod
     def new_id() -> str:
@@ -67,7 +79,7 @@ class AnalysisStore:
                         result_id = self.new_id()
                         body = {key: value for key, value in result.items() if key != "filename"}
                         connection.execute(insert(results).values(id=result_id, audio_hash=audio_hash, model_key=model_key,
-                                                                  result=json.dumps(body), created_at=time.time()))
+                                                                  result=json.dumps(body), created_at=self.clock()))
                     self._put_signal(connection, result_id, signal)
                 break
             except IntegrityError:
@@ -96,7 +108,7 @@ class AnalysisStore:
     def _name(self, connection, result_id: str, filename: str) -> str:
         analysis_id = self.new_id()
         connection.execute(insert(analyses).values(id=analysis_id, result_id=result_id, filename=filename,
-                                                   created_at=time.time()))
+                                                   created_at=self.clock()))
         return analysis_id
 
     def _put_signal(self, connection, result_id: str, signal: np.ndarray) -> None:
@@ -105,12 +117,11 @@ class AnalysisStore:
         if stored_at is not None and not self._expired(stored_at):
             return
         if stored_at is not None:
-            connection.execute(delete(pictures).where(pictures.c.result_id == result_id))
-            connection.execute(delete(signals).where(signals.c.result_id == result_id))
+            self._drop_audio(connection, [result_id])
         samples = np.ascontiguousarray(signal, dtype=SIGNAL_DTYPE)
         # the array's own memory goes to the driver: no .npy file or bytes copy of a signal that can be 26 MB
-        connection.execute(insert(signals).values(result_id=result_id, samples=memoryview(samples).cast("B"),
-                                                  size=samples.nbytes, stored_at=time.time()))
+        connection.execute(insert(signal_samples).values(result_id=result_id, samples=memoryview(samples).cast("B")))
+        connection.execute(insert(signals).values(result_id=result_id, size=samples.nbytes, stored_at=self.clock()))
 
     # ------------------------------------------------------------------ reading
     def _result_id(self, connection, analysis_id: str) -> str | None:
@@ -130,7 +141,8 @@ class AnalysisStore:
         if not valid_id(analysis_id):
             return None
         with self.db.read() as connection:
-            row = connection.execute(select(signals.c.samples, signals.c.stored_at)
+            row = connection.execute(select(signal_samples.c.samples, signals.c.stored_at)
+                                     .join(signals, signals.c.result_id == signal_samples.c.result_id)
                                      .join(analyses, analyses.c.result_id == signals.c.result_id)
                                      .where(analyses.c.id == analysis_id)).first()
         if row is None or self._expired(row.stored_at):
@@ -159,9 +171,38 @@ class AnalysisStore:
             pass
 
     def _expired(self, stored_at: float) -> bool:
-        return time.time() - stored_at > self.ttl_s
+        return self.clock() - stored_at > self.ttl_s
 
     # ------------------------------------------------------------------ bounds
+    def drop_old(self) -> int:
+        """Delete analyses older than ``result_ttl_s``, then the results no analysis names that are as old,
+        with their audio and pictures; how many results went."""
+        if self.result_ttl_s is None:
+            return 0
+        cutoff = self.clock() - self.result_ttl_s
+        named = select(analyses.c.result_id)
+        dropped = 0
+        while True:
+            with self.db.write() as connection:
+                old = list(connection.scalars(select(analyses.c.id).where(analyses.c.created_at < cutoff).limit(500)))
+                connection.execute(delete(analyses).where(analyses.c.id.in_(old)))
+                gone = list(connection.scalars(select(results.c.id).where(results.c.created_at < cutoff,
+                                                                          results.c.id.not_in(named)).limit(500)))
+                self._drop_audio(connection, gone)
+                connection.execute(delete(results).where(results.c.id.in_(gone)))
+            dropped += len(gone)
+            if len(old) < 500 and len(gone) < 500:
+                if dropped:
+                    log.info("dropped %d results older than %g s that no analysis names any more", dropped,
+                             self.result_ttl_s)
+                return dropped
+
+    @staticmethod
+    def _drop_audio(connection, result_ids: list[str]) -> None:
+        connection.execute(delete(pictures).where(pictures.c.result_id.in_(result_ids)))
+        connection.execute(delete(signal_samples).where(signal_samples.c.result_id.in_(result_ids)))
+        connection.execute(delete(signals).where(signals.c.result_id.in_(result_ids)))
+
     def maybe_prune(self, keep: str | None = None) -> None:
         if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
             self.prune(keep)
@@ -176,7 +217,7 @@ class AnalysisStore:
         self._last_prune = time.monotonic()
         with self.db.write() as connection:
             gone = [row.result_id for row in connection.execute(
-                select(signals.c.result_id).where(signals.c.stored_at < time.time() - self.ttl_s))]
+                select(signals.c.result_id).where(signals.c.stored_at < self.clock() - self.ttl_s))]
             total = connection.scalar(select(func.coalesce(func.sum(signals.c.size), 0))) or 0
             if total > self.max_bytes:
                 oldest = connection.execute(select(signals.c.result_id, signals.c.size)
@@ -190,8 +231,6 @@ class AnalysisStore:
                     gone.append(row.result_id)
                     total -= row.size
             for start in range(0, len(gone), 500):
-                chunk = gone[start:start + 500]
-                connection.execute(delete(pictures).where(pictures.c.result_id.in_(chunk)))
-                connection.execute(delete(signals).where(signals.c.result_id.in_(chunk)))
+                self._drop_audio(connection, gone[start:start + 500])
         if gone:
             log.info("dropped the audio of %d results (expired or over the store's size)", len(gone))

@@ -1,7 +1,6 @@
 """What the blueprints share: the app's services, the model a request asks for, the upload's name."""
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from flask import current_app, request
@@ -29,9 +28,10 @@ def chosen_model(classifier: GenreClassifier) -> str | None:
 
 
 def display_name(raw: str | None) -> str:
-    """The upload's name as shown back to the user: last path part, printable, at most 200 chars."""
-    name = re.split(r"[\\/]", raw or "")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    """The upload's name as shown back to the user: as sent, without control characters, at most 200
+    characters. It is only ever shown (as text: the page never parses it as HTML) and never used as a
+    path, so nothing is cut at a ``/`` or ``\\``: that turned ``<b>x</b>.mp3`` into ``b>.mp3``."""
+    name = "".join(ch for ch in raw or "" if unicodedata.category(ch)[0] != "C")
     return name.strip()[:200] or "upload"
 
 

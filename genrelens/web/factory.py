@@ -20,13 +20,22 @@ from genrelens.web.blueprints.api import api
 from genrelens.web.blueprints.jobs import jobs
 from genrelens.web.blueprints.page import page
 from genrelens.web.blueprints.upload import upload
+from genrelens.web.forms import LenientRequest
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/, static/ and genres.json live here
 GENRES_FILE = ROOT / "genres.json"
 
 
+def _varies_by_origin(response):
+    """With CORS, an answer differs by the request's Origin (allowed or not): caches must keep them apart.
+    flask-cors says so only when more than one origin is listed."""
+    response.vary.add("Origin")
+    return response
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask("app", root_path=str(ROOT))
+    app.request_class = LenientRequest  # a file name that is not UTF-8 does not lose the form
     app.config.update(settings_from_env() | {"GENRES_FILE": str(GENRES_FILE)} | (config or {}))
     settings = app.config
     settings["MAX_CONTENT_LENGTH"] = int(settings["MAX_UPLOAD_MB"] * 1024 * 1024)
@@ -38,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     warm_up(classifier)  # logged, and says why when slow (genrelens/analysis/warm.py)
     database = Database(settings["DATABASE_URL"])
     database.engine  # a wrong DATABASE_URL fails here, at start, not in the first request
-    store = AnalysisStore(database, int(settings["ANALYSIS_STORE_MB"] * 1024 * 1024), settings["ANALYSIS_TTL_S"])
+    store = AnalysisStore.from_settings(database, settings)
     os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)  # a missing one would fail every upload
     if settings["BROKER_URL"]:  # scale-out: Celery workers anywhere (genrelens/jobs/celery_worker.py)
         from genrelens.jobs.celery_app import make_celery
@@ -48,12 +57,13 @@ def create_app(config: dict | None = None) -> Flask:
     else:  # embedded: the local pool (genrelens/jobs/pool.py), started next to the server
         queue = EmbeddedQueue()
     app.extensions["genre"] = {"classifier": classifier, "store": store, "database": database,
-                               "book": JobBook(database, settings["JOB_QUEUE_LIMIT"]), "queue": queue}
+                               "book": JobBook.from_settings(database, settings), "queue": queue}
 
     if settings["CORS_ORIGINS"]:
         from flask_cors import CORS
 
         CORS(app, origins=settings["CORS_ORIGINS"])
+        app.after_request(_varies_by_origin)
     for blueprint in (page, upload, jobs, analyses, api):
         app.register_blueprint(blueprint)
     errors.register(app)

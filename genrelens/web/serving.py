@@ -13,35 +13,42 @@ requests) and serves the Flask (WSGI) app through ``ServingFront``:
    second is answered 408 and dropped after ``BODY_TIMEOUT_S``, a slow but honest phone upload is not.
    A ``Content-Length`` over the app's upload limit is passed straight on (Flask answers 413 unread);
    a chunked body is cut off at the limit (413 too) and otherwise reaches Flask with its length.
-2. **Bounded analysis queue.** ``POST /file-upload`` (the CPU-bound route) runs at most
-   ``ANALYSIS_SLOTS`` at a time per worker, with at most ``ANALYSIS_QUEUE`` more waiting (as
-   coroutines, holding no thread); beyond that it is answered at once with 503, ``Retry-After:
-   RETRY_AFTER_S`` and a JSON error. Every other route goes straight through.
+2. **Bounded analysis queue.** ``POST /file-upload`` (the CPU-bound route) and ``POST /jobs`` (up to
+   ``MAX_UPLOAD_MB`` written to the database) run at most ``ANALYSIS_SLOTS`` at a time per worker, with at
+   most ``ANALYSIS_QUEUE`` more waiting (as coroutines, holding no thread); beyond that they are answered
+   at once with 503, ``Retry-After: RETRY_AFTER_S`` and a JSON error. Every other route goes straight
+   through.
 3. **Then Flask, in a thread.** The buffered request runs in a pool of ``WSGI_THREADS`` threads
    (a2wsgi's ``WSGIMiddleware``), so ``/healthz`` and the pictures never wait behind an analysis.
 
 Refusals (408, 503) are answered by the Flask app itself, so they carry its JSON error shape and its
-security headers: the request reaches it with ``environ["genrelens.refusal"]`` set and no body.
+security headers: the request reaches it with ``environ["genrelens.refusal"]`` set and no body. What
+gunicorn answers itself, before any app can run (a malformed request: 400, 414, 431, 501; headers too
+slow: 408), is given the same shape and headers by the protocol (``_ServingProtocol``).
 SIGTERM is gunicorn's graceful stop: listeners close, every connection in flight (a body still
 arriving, an analysis waiting or running) is answered within ``graceful_timeout``, then the worker exits.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from a2wsgi import WSGIMiddleware
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
+from genrelens.web.errors import SECURITY_HEADERS
+
 log = logging.getLogger(__name__)
 
 REFUSAL = "genrelens.refusal"  # the WSGI environ key Flask reads (app.server_refusal)
-ANALYSIS_ROUTES = frozenset({("POST", "/file-upload")})
+ANALYSIS_ROUTES = frozenset({("POST", "/file-upload"), ("POST", "/jobs")})  # through the gate (2. below)
 SPOOL_MEMORY_BYTES = 1 << 20
 CHUNK = 1 << 16
 
@@ -269,8 +276,14 @@ class ServingFront:
         await self._app(_with_length(scope, 0) | {REFUSAL: refusal}, _no_body, send)
 
 
-class _HeaderDeadlineProtocol(ASGIProtocol):
-    """gunicorn's HTTP/1 protocol with a deadline for a new connection's first request line and headers.
+# gunicorn's own answers, as codes of the API's error shape
+GUNICORN_ERROR_CODES = {400: "bad_request", 408: "header_timeout", 414: "uri_too_long", 426: "upgrade_required",
+                        431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
+
+
+class _ServingProtocol(ASGIProtocol):
+    """gunicorn's HTTP/1 protocol with a deadline for a new connection's first request line and headers,
+    and gunicorn's own error answers in the app's shape.
 
     gunicorn bounds the wait for a kept-alive connection's next request (``keepalive``) but not for
     the first one, and no ASGI app runs before the headers are complete, so this is the one place a
@@ -302,10 +315,23 @@ class _HeaderDeadlineProtocol(ASGIProtocol):
         if self._current_request is None and not self._closed:
             log.info("dropped a connection from %s: no complete request headers in %g s",
                      (self.transport.get_extra_info("peername") or ("?",))[0], self.header_timeout_s)
-            self._send_error_response(408, "Request headers took too long")
+            self._send_error_response(408, f"The request's headers did not arrive within {self.header_timeout_s:g} s.")
             self._close_transport()
             if self._request_ready is not None:
                 self._request_ready.set()  # wake the connection loop, which then sees the close
+
+    def _send_error_response(self, status, message, extra_headers=()):
+        """gunicorn's plain-text refusal as the API's JSON error, with the security headers of every answer."""
+        body = json.dumps({"error": {"code": GUNICORN_ERROR_CODES.get(status, "http_error"),
+                                     "message": str(message)[:300]}}).encode()
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   *SECURITY_HEADERS.items(), *extra_headers, ("Connection", "close")]
+        head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
+        self._safe_write(head.encode("latin-1") + body)
 
 
 class ServingWorker(gasgi.ASGIWorker):
@@ -318,7 +344,7 @@ class ServingWorker(gasgi.ASGIWorker):
         settings = ServingSettings.from_env()
         # gunicorn's worker makes one protocol per connection by this module-level name; this
         # process (a forked worker) serves with the subclass.
-        gasgi.ASGIProtocol = type("HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,),
+        gasgi.ASGIProtocol = type("ServingProtocol", (_ServingProtocol,),
                                   {"header_timeout_s": settings.header_timeout_s})
         self.serving_settings = settings
         super().init_process()

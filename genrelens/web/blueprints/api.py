@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from genrelens.analysis.audio import decoder_problem
 from genrelens.analysis.pipeline import GenreClassifier
+from genrelens.jobs.supervision import current_pool_state
 from genrelens.web.context import current_classifier
 from genrelens.web.errors import ApiError
 
@@ -55,18 +56,23 @@ def models_overview(classifier: GenreClassifier) -> dict:
 
 @api.get("/healthz")
 def healthz():
-    """200 when the service can analyse uploads; 503 naming what is broken (the decoder) when not."""
+    """200 when the service can analyse uploads and run jobs; 503 naming what is broken when not: the
+    decoder, or the embedded job pool this server supervises (down until it is restarted)."""
     classifier = current_classifier()
-    problem = decoder_problem()
     genre = current_app.extensions["genre"]
-    body = {"status": "degraded" if problem else "ok", "model": classifier.default_model,
-            "models": list(classifier.models), "version": classifier.card.version,
-            "jobs": {"queue": genre["queue"].name, "queued": genre["book"].waiting("queued"),
-                     "running": genre["book"].waiting("running")}}
-    if problem:
-        body["problems"] = {"decoder": problem}
+    pool = current_pool_state()
+    problems = {name: problem for name, problem in (("decoder", decoder_problem()),
+                                                    ("jobs", pool.problem if pool else None)) if problem}
+    jobs = {"queue": genre["queue"].name, "queued": genre["book"].waiting("queued"),
+            "running": genre["book"].waiting("running")}
+    if pool:
+        jobs["pool_restarts"] = pool.restarts
+    body = {"status": "degraded" if problems else "ok", "model": classifier.default_model,
+            "models": list(classifier.models), "version": classifier.card.version, "jobs": jobs}
+    if problems:
+        body["problems"] = problems
     response = jsonify(body)
-    response.status_code = 503 if problem else 200
+    response.status_code = 503 if problems else 200
     return response
 
 

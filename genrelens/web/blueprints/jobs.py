@@ -28,7 +28,8 @@ def create_job():
         raise ApiError(400, "too_many_files", f"{len(sent)} files in one job; at most {settings['JOB_MAX_FILES']}.")
     retry = {"Retry-After": str(settings["JOB_RETRY_AFTER_S"])}
     try:
-        job_id, file_ids = book.create([NewFile(display_name(f.filename), f.read()) for f in sent], model)
+        # each part is werkzeug's spooled temp file: read into the database a part at a time
+        job_id, file_ids = book.create([NewFile.from_stream(display_name(f.filename), f.stream) for f in sent], model)
     except QueueFull as exc:
         raise ApiError(503, "queue_full", str(exc), retry) from exc
     try:
@@ -40,6 +41,13 @@ def create_job():
     response = jsonify(book.view(job_id))
     response.status_code = 202
     response.headers["Location"] = f"/jobs/{job_id}"
+    return response
+
+
+@jobs.after_request
+def not_cached(response: Response) -> Response:
+    """A job changes until it is done and is someone's own: never kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
