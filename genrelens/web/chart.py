@@ -30,6 +30,7 @@ BAR_FRACTION, BAR_PAD, BAR_ASPECT = 0.15, 0.01, 20  # fig.colorbar's defaults (p
 TICK_STEPS = [1, 2, 2.5, 5, 10]  # matplotlib's AutoLocator
 INK = np.array([0, 0, 0], np.uint8)
 FRINGE = np.array([241, 241, 241], np.uint8)  # the anti-aliased edge of matplotlib's 0.8-pt lines
+TICK_TIP = np.array([127, 127, 127], np.uint8)  # a tick's last pixel, partly covered (3.5 pt is 4.86 px)
 WHITE = 255
 PNG_COMPRESSION = 1  # zlib's fastest: half the encoding time of the default 6, files a few per cent larger
 # A line of text as matplotlib lays it out (its box of "lp" in this font and size): the margins follow from it.
@@ -257,10 +258,10 @@ class Chart:
         labels_right = plot.left + 0.5 - TICK_LENGTH - TICK_PAD
         for at, label in y_labels:  # centred on the tick between baseline and top, as matplotlib does
             draw.text((labels_right, at + 0.5 + ASCENT / 2), label, fill=ink, font=font, anchor="rs")
-        upright = _upright_label(self.y.label)
+        upright = _upright_label(self.y.label)  # left of the widest tick label, centred on the plot's height
         y_label_right = labels_right - _widest(font, [label for _, label in y_labels]) - LABEL_PAD
-        image.paste(ink, (round(y_label_right - upright.width), round((plot.top + plot.bottom + 1 - upright.height) / 2)),
-                    upright)
+        corner = (round(y_label_right - upright.width), round((plot.top + plot.bottom + 1 - upright.height) / 2))
+        image.paste(ink, corner, upright)
         if self.bar is not None:
             labels_left = self.bar.right + 0.5 + TICK_LENGTH + TICK_PAD
             for at, label in bar_labels:
@@ -307,14 +308,13 @@ def _tick(canvas: np.ndarray, at: int, start: int, vertical: bool, step: int) ->
     full = int(TICK_LENGTH)
     end = start + step * full  # the last, partly covered pixel
     span = slice(start, end) if step > 0 else slice(end + 1, start + 1)
-    half = np.array([127, 127, 127], np.uint8)
     if vertical:  # below the frame, in column ``at``
         canvas[span, at - 1] = np.minimum(canvas[span, at - 1], FRINGE)
         canvas[span, at + 1] = np.minimum(canvas[span, at + 1], FRINGE)
         canvas[span, at] = INK
-        canvas[end, at] = half
+        canvas[end, at] = TICK_TIP
     else:  # beside the frame, in row ``at``
         canvas[at - 1, span] = np.minimum(canvas[at - 1, span], FRINGE)
         canvas[at + 1, span] = np.minimum(canvas[at + 1, span], FRINGE)
         canvas[at, span] = INK
-        canvas[at, end] = half
+        canvas[at, end] = TICK_TIP
