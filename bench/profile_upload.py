@@ -256,7 +256,7 @@ def matplotlib_steps(repeat: int) -> dict[str, float]:
     row: dict[str, float] = {}
     row["figure + imshow + colorbar"], _ = timed(lambda: draw(tight=False), repeat)
     row["  + tight_layout"], _ = timed(lambda: draw(), repeat)
-    row["  + tight_layout + savefig png (as now)"], _ = timed(lambda: draw(save={}), repeat)
+    row["  + tight_layout + savefig png (as the pictures were)"], _ = timed(lambda: draw(save={}), repeat)
     row["  alt: fixed margins instead of tight_layout"], _ = timed(lambda: draw(tight=False, save={}), repeat)
     row["  alt: png compress_level 1"], _ = timed(lambda: draw(save={"pil_kwargs": {"compress_level": 1}}), repeat)
     row["  alt: only 320 matrix rows (the image is 320 px high)"], _ = timed(lambda: draw(save={}, rows=320), repeat)
