@@ -8,7 +8,7 @@ In-process (no gunicorn), with the same audio as bench/bench_upload.py:
   1. startup, in a fresh interpreter: each import, the model load, the first and second warm-up;
   2. each step of the pipeline timed alone (median of a few runs), with the library calls and settings
      the code uses, plus the obvious alternatives (in-process decode, tempo on an excerpt);
-  3. the pictures: loading the stored signal, the numbers, matplotlib;
+  3. the pictures: loading the stored signal, the numbers, each render, matplotlib as it was;
   4. cProfile of one whole upload per file kind through Flask's test client, and of each picture.
 ``--cold-start N`` measures instead the first start of a fresh install: seconds from starting gunicorn
 (as `make run` does) to the first 200 from /healthz, with an empty numba cache (``NUMBA_CACHE_DIR``
@@ -47,7 +47,7 @@ def mark(name):
 import numpy; mark("import numpy")
 import flask; mark("import flask")
 import gunicorn.app.wsgiapp; mark("import gunicorn")
-import matplotlib.pyplot; mark("import matplotlib.pyplot (visualizations)")
+import genrelens.web.chart; mark("import genrelens.web.chart (pictures: Pillow, matplotlib's colour maps)")
 import av; mark("import av (PyAV: the decoder)")
 from ai_edge_litert.interpreter import Interpreter; mark("import ai_edge_litert")
 import app; mark("import app (the rest)")
@@ -222,10 +222,10 @@ def picture_steps(store, samples: np.ndarray, sr: int, repeat: int) -> dict[str,
 
 
 def matplotlib_steps(repeat: int) -> dict[str, float]:
-    """What one image costs in matplotlib alone (a 1025 x 1200 matrix, as the spectrogram), and cheaper ways."""
+    """What one image cost in matplotlib alone (a 1025 x 1200 matrix, as the spectrogram), and cheaper ways: the
+    pictures as they were drawn before genrelens/web/chart.py (bench/pictures_matplotlib.py)."""
     import matplotlib.pyplot as plt
-
-    from genrelens.web import pictures as v
+    import pictures_matplotlib as v
 
     matrix = np.random.default_rng(0).standard_normal((1025, 1200)).astype(np.float32)
 
@@ -244,7 +244,7 @@ def matplotlib_steps(repeat: int) -> dict[str, float]:
     row: dict[str, float] = {}
     row["figure + imshow + colorbar"], _ = timed(lambda: draw(tight=False), repeat)
     row["  + tight_layout"], _ = timed(lambda: draw(), repeat)
-    row["  + tight_layout + savefig png (as now)"], _ = timed(lambda: draw(save={}), repeat)
+    row["  + tight_layout + savefig png (as the pictures were)"], _ = timed(lambda: draw(save={}), repeat)
     row["  alt: fixed margins instead of tight_layout"], _ = timed(lambda: draw(tight=False, save={}), repeat)
     row["  alt: png compress_level 1"], _ = timed(lambda: draw(save={"pil_kwargs": {"compress_level": 1}}), repeat)
     row["  alt: only 320 matrix rows (the image is 320 px high)"], _ = timed(lambda: draw(save={}, rows=320), repeat)
