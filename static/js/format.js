@@ -79,6 +79,21 @@ export function duration(seconds) {
   return s ? `${m} min ${s} s` : `${m} min`;
 }
 
+const PERIODS = [['day', 86400], ['hour', 3600], ['minute', 60]];
+
+/**
+ * How long the server keeps something, from its setting in seconds (JOB_TTL_S, RESULT_TTL_S):
+ * 604800 -> "for 7 days", 129600 -> "for 36 hours", 5400 -> "for 90 minutes". The unit is the largest
+ * that the period is a whole one of or at least two of; at most one decimal. Without a usable setting
+ * (a copy of the page served elsewhere): "for a limited time".
+ */
+export function keptFor(seconds) {
+  if (!isNum(seconds) || seconds <= 0) return 'for a limited time';
+  const [unit, size] = PERIODS.find(([, s]) => seconds >= 2 * s || seconds === s) || ['second', 1];
+  const count = Math.round((seconds / size) * 10) / 10;
+  return `for ${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
 export function bytes(n) {
   if (!isNum(n)) return '';
   if (n < 1024) return `${n} B`;
