@@ -17,8 +17,8 @@ let session = 0; // a new batch replaces the table; answers for the old one are 
 
 /**
  * `elements`: {section, summary, note, alert, csv, cancel, table};
- * `options`: {maxMb (the upload limit), kept (how long the server keeps a batch: "for 7 days"), labelOf(genre), ready (a promise: labelOf knows the names), onOpen(analysisId, file, name),
- * onError(title, message)}.
+ * `options`: {maxMb (the upload limit), kept (how long the server keeps a batch: "for 7 days"), labelOf(genre),
+ * ready (a promise: labelOf knows the names), onOpen(analysisId, file, name), onError(title, message)}.
  */
 export function initJobs(elements, options) {
   els = elements;
