@@ -1,4 +1,4 @@
-"""PNG pictures of a signal: waveform, spectrogram, mel spectrogram, MFCC. Shared by app and training.
+"""PNG pictures of a signal: waveform, spectrogram, mel spectrogram, MFCC, for ``GET /analyses/<id>/<kind>.png``.
 
 Drawn at a bounded resolution: the STFT hop grows with the signal so there are about
 ``MAX_COLUMNS`` time columns, and a 10-minute song costs about what a 30-s clip does. Each picture is

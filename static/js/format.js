@@ -27,7 +27,7 @@ export function modelLabel(name) {
 }
 
 /**
- * The one rounding rule of the page (and of the README): a number is rounded half away from zero on
+ * The one rounding rule of the page (and of docs/api.md): a number is rounded half away from zero on
  * its shortest decimal spelling (the digits JSON carries: 0.7765 is "0.7765", not the binary
  * 0.77649999...), after moving the decimal point `shift` places right. So fixed(0.7765, 1, 2) is
  * "77.7" where (0.7765 * 100).toFixed(1) says "77.6", and fixed(1.005, 2) is "1.01". In Python:
