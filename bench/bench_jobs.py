@@ -201,7 +201,7 @@ def job_config(kind: str, n: int, workdir: Path, paths: list[Path], warm_up: Pat
             procs.append(redis)
             broker = redis.wait_ready()
             database = workdir / "db" / "genrelens.sqlite3"
-            database.parent.mkdir(parents=True)
+            database.parent.mkdir(mode=0o700, parents=True)  # private, or the service refuses it
             web = start_web(bench, workdir, report["config"], limits, max_mb, broker_url=broker,
                             database_url=f"sqlite:///{database}")
             procs.append(web)

@@ -36,7 +36,7 @@ def check_readable(path: str) -> None:
     if not os.access(path, os.R_OK):
         raise FileProblem("unreadable", "This file cannot be read (permission denied).")
     if os.path.getsize(path) == 0:
-        raise FileProblem("empty_file", "The file is empty.")  # the API's words (app.py, file_upload)
+        raise FileProblem("empty_file", "The file is empty.")  # the API's words (genrelens/web/blueprints/upload.py)
 
 
 def classify(classifier: GenreClassifier, path: str, model: str | None):

@@ -1,6 +1,6 @@
-"""Every setting, from environment variables with sane defaults (documented in the README).
+"""Every setting, from environment variables with sane defaults (documented in docs/operations.md#settings).
 
-The web app (``app.create_app``), the embedded worker pool (``python -m genrelens.jobs.pool``) and the
+The web app (``genrelens.web.factory.create_app``), the embedded worker pool (``python -m genrelens.jobs.pool``) and the
 Celery workers (``genrelens.jobs.celery_worker``) read the same settings, so one environment configures all.
 """
 from __future__ import annotations

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from bench.harness.processes import BenchError
-from bench.harness.servers import loopback, procfile_command
+from bench.harness.servers import WebServer, loopback, procfile_command
+from genrelens.jobs.database import private_folder
 
 
 def value_after(command: list[str], flag: str) -> str:
@@ -50,3 +52,10 @@ def test_a_line_of_more_than_one_command_is_refused_not_run(tmp_path, line):
 ])
 def test_loopback_replaces_or_adds_the_bind_address(args, expected):
     assert loopback(args, 7) == expected
+
+
+def test_a_servers_own_folders_are_private_as_the_service_demands(tmp_path):
+    """The service refuses a database folder that others may open (a 0755 store stopped every bench's server)."""
+    server = WebServer(tmp_path / "web")
+    private_folder(server.store)  # the service's own check at start: raises UnsafeDatabaseFolder for 0755
+    assert stat.S_IMODE(server.uploads.stat().st_mode) == 0o700

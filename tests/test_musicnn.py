@@ -129,7 +129,7 @@ def test_the_ensemble_is_the_weighted_average_of_the_two_models(classifier):
     signal = clicks(12.0) + 0.5 * chord(12.0)
     by_model = {m: classifier.analyze_signal(signal, 12.0, m) for m in classifier.models}
     probabilities = {m: {g["genre"]: g["probability"] for g in a.genres} for m, a in by_model.items()}
-    for genre in classifier.genres:  # the README's "50/50 average", not the weight the code reads
+    for genre in classifier.genres:  # docs/api.md's "averaged", not the weight the code reads
         expected = (probabilities["musicnn"][genre] + probabilities["mfcc_cnn"][genre]) / 2
         assert probabilities["ensemble"][genre] == pytest.approx(expected, abs=2e-4)
     assert by_model["musicnn"].genre != by_model["mfcc_cnn"].genre or by_model["musicnn"].confidence != \
@@ -259,7 +259,7 @@ def test_the_committed_cards_and_model_files_agree():
 
 
 def test_without_litert_musicnn_is_off_and_the_mfcc_cnn_serves_on_keras(monkeypatch):
-    """The README's fallback: no ai-edge-litert, no crash; the MFCC CNN answers through Keras."""
+    """docs/api.md's fallback: no ai-edge-litert, no crash; the MFCC CNN answers through Keras."""
     import builtins
 
     from genrelens.analysis.pipeline import GenreClassifier

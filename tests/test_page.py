@@ -47,6 +47,7 @@ CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
 SAMPLE_RATE = 22050
 RESULT_TIMEOUT_S = 120  # an analysis + decoding in the browser, on a busy CI box
+RESULT_TTL_S = 3 * 86400  # the page server's: the page says "kept for 3 days"
 VENDOR_FILES = [
     "static/vendor/bootstrap/bootstrap.min.css",
     "static/vendor/bootstrap/bootstrap.bundle.min.js",
@@ -379,7 +380,8 @@ def analysis_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(analysis_dir) -> Iterator[str]:
-    with serve_app({"ANALYSIS_DIR": str(analysis_dir)}) as base:
+    # an analysis kept RESULT_TTL_S (not the default 30 days): the page must say the server's own setting
+    with serve_app({"ANALYSIS_DIR": str(analysis_dir), "RESULT_TTL_S": str(RESULT_TTL_S)}) as base:
         yield base
 
 
@@ -632,6 +634,7 @@ def test_unknown_analysis_link_shows_error(browser, server):
     status, body = get_json(f"{server}/analyses/0000000000000000")
     assert status == 404
     assert body["error"]["message"] in error.text
+    assert "Shared results are kept for 3 days;" in error.text  # RESULT_TTL_S, in the page's words
     assert browser.find_element(By.ID, "result").get_attribute("hidden") is not None
     assert browser_errors(browser, expected=("/analyses/0000000000000000",)) == []
 

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.skipif(_SKIP_REASON is not None, reason=_SKIP_REASON or
 JOB_TIMEOUT_S = 240  # three short songs through one worker on a busy 2-core box
 RETRY_AFTER_S = 2
 QUEUE_LIMIT = 4  # files waiting at most: a fifth is refused with 503 queue_full (the last test)
+JOB_TTL_S = 36 * 3600  # a finished job is kept this long (not the default 7 days): the page says "36 hours"
 
 ROWS = (
     "return [...document.querySelectorAll('#batch-table .batch-row')].map(r => ({"
@@ -85,7 +86,7 @@ def live_server(tmp: Path, **settings: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     with live_server(tmp_path_factory.mktemp("jobs-live"), JOB_QUEUE_LIMIT=str(QUEUE_LIMIT),
-                     JOB_RETRY_AFTER_S=str(RETRY_AFTER_S)) as base:
+                     JOB_RETRY_AFTER_S=str(RETRY_AFTER_S), JOB_TTL_S=str(JOB_TTL_S)) as base:
         yield base
 
 
@@ -325,7 +326,9 @@ def test_a_batch_no_longer_on_the_server_says_so(browser, server):
     browser.get(f"{server}/?job=0123456789abcdef")
     summary = browser.find_element(By.ID, "batch-summary")
     WebDriverWait(browser, 30).until(lambda d: summary.text == "This batch is no longer available.")
-    assert "No such job." in browser.find_element(By.ID, "batch-note").text
+    note = browser.find_element(By.ID, "batch-note").text
+    assert "No such job." in note
+    assert "A batch is kept on the server for 36 hours after its last file is analysed;" in note  # JOB_TTL_S
     assert not browser.find_elements(By.CSS_SELECTOR, "#batch-csv a")
     assert browser_errors(browser, expected=("/jobs/0123456789abcdef",)) == []
     browser.get(f"{server}/?job=not%20an%20id")

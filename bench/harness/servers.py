@@ -77,8 +77,8 @@ class WebServer(Process):
                  broker_url: str | None = None, extra_args: list[str] | tuple[str, ...] = (), grace_s: float = 75.0):
         self.workdir, self.port = workdir, free_port()
         self.store, self.uploads = workdir / "store", workdir / "uploads"
-        for folder in (self.store, self.uploads):
-            folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.store, self.uploads):  # private: the service refuses a database folder others may open
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         places = {"ANALYSIS_DIR": str(self.store), "UPLOAD_DIR": str(self.uploads)}
         places |= {"DATABASE_URL": database_url} if database_url else {}
         places |= {"BROKER_URL": broker_url} if broker_url else {}

@@ -1,4 +1,4 @@
-"""Analyses in the database (``genrelens.db``): any web node or worker can store one, any web node can
+"""Analyses in the database (``genrelens.jobs.database``): any web node or worker can store one, any web node can
 serve it and its pictures, and a restart keeps them.
 
 Each upload or job file gets its own analysis (its id, its filename); the work behind it, the result,

@@ -47,7 +47,7 @@ from genrelens.web.errors import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "genrelens.refusal"  # the WSGI environ key Flask reads (app.server_refusal)
+REFUSAL = "genrelens.refusal"  # the WSGI environ key Flask reads (genrelens.web.errors.server_refusal)
 ANALYSIS_ROUTES = frozenset({("POST", "/file-upload"), ("POST", "/jobs")})  # through the gate (2. below)
 SPOOL_MEMORY_BYTES = 1 << 20
 CHUNK = 1 << 16
@@ -55,7 +55,7 @@ CHUNK = 1 << 16
 
 @dataclass(frozen=True)
 class ServingSettings:
-    """The server layer's settings, per gunicorn worker; from the environment (documented in the README)."""
+    """The server layer's settings, per gunicorn worker; from the environment (docs/operations.md#settings)."""
 
     body_timeout_s: float = 20.0  # the whole body, at least ...
     body_min_rate: float = 16384.0  # ... plus 1 s per this many bytes received (16 KB/s: 128 kbit/s)

@@ -27,7 +27,7 @@ export function modelLabel(name) {
 }
 
 /**
- * The one rounding rule of the page (and of the README): a number is rounded half away from zero on
+ * The one rounding rule of the page (and of docs/api.md): a number is rounded half away from zero on
  * its shortest decimal spelling (the digits JSON carries: 0.7765 is "0.7765", not the binary
  * 0.77649999...), after moving the decimal point `shift` places right. So fixed(0.7765, 1, 2) is
  * "77.7" where (0.7765 * 100).toFixed(1) says "77.6", and fixed(1.005, 2) is "1.01". In Python:
@@ -77,6 +77,21 @@ export function duration(seconds) {
   const m = Math.floor(total / 60);
   const s = total % 60;
   return s ? `${m} min ${s} s` : `${m} min`;
+}
+
+const PERIODS = [['day', 86400], ['hour', 3600], ['minute', 60]];
+
+/**
+ * How long the server keeps something, from its setting in seconds (JOB_TTL_S, RESULT_TTL_S):
+ * 604800 -> "for 7 days", 129600 -> "for 36 hours", 5400 -> "for 90 minutes". The unit is the largest
+ * that the period is a whole one of or at least two of; at most one decimal. Without a usable setting
+ * (a copy of the page served elsewhere): "for a limited time".
+ */
+export function keptFor(seconds) {
+  if (!isNum(seconds) || seconds <= 0) return 'for a limited time';
+  const [unit, size] = PERIODS.find(([, s]) => seconds >= 2 * s || seconds === s) || ['second', 1];
+  const count = Math.round((seconds / size) * 10) / 10;
+  return `for ${count} ${unit}${count === 1 ? '' : 's'}`;
 }
 
 export function bytes(n) {

@@ -17,8 +17,8 @@ let session = 0; // a new batch replaces the table; answers for the old one are 
 
 /**
  * `elements`: {section, summary, note, alert, csv, cancel, table};
- * `options`: {maxMb (the upload limit), labelOf(genre), ready (a promise: labelOf knows the names), onOpen(analysisId, file, name),
- * onError(title, message)}.
+ * `options`: {maxMb (the upload limit), kept (how long the server keeps a batch: "for 7 days"), labelOf(genre),
+ * ready (a promise: labelOf knows the names), onOpen(analysisId, file, name), onError(title, message)}.
  */
 export function initJobs(elements, options) {
   els = elements;
@@ -230,7 +230,8 @@ async function poll(group, mine) {
   } catch (err) {
     if (mine !== session) return;
     if (err instanceof ApiError && err.status === 404) {
-      showNote(`${err.message} A batch is kept on the server for a limited time; send the files again to analyse them.`);
+      showNote(`${err.message} A batch is kept on the server ${opts.kept || 'for a limited time'} after its last file `
+        + 'is analysed; send the files again to analyse them.');
       group.rows.forEach((row) => setRow(row, 'failed', { message: 'This batch is no longer on the server.' }));
       group.gone = true;
       renderCsvLinks();

@@ -3,7 +3,7 @@
 import { ApiError, getJSON, uploadFile } from './api.js';
 import { ACCEPT, mayBeMedia } from './files.js';
 import { droppedFiles } from './folder.js';
-import { bytes, pct } from './format.js';
+import { bytes, keptFor, pct } from './format.js';
 import { initJobs, jobsInAddress, resumeJobs, startBatch } from './jobs.js';
 import { initModel, renderModelChoice } from './model.js';
 import { drawPeaks, fetchPeaks, wantsServerPeaks } from './peaks.js';
@@ -15,6 +15,9 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const MAX_MB = Number(document.body.dataset.maxUploadMb) || 50;
+// How long the server keeps a shared result and a batch (RESULT_TTL_S, JOB_TTL_S), in words
+const RESULT_KEPT = keptFor(Number(document.body.dataset.resultTtlS));
+const BATCH_KEPT = keptFor(Number(document.body.dataset.jobTtlS));
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const els = {
@@ -472,7 +475,7 @@ async function openAnalysis(id, { file = null, name = '' } = {}) {
     hideStatus();
     if (err instanceof ApiError && err.status === 404) {
       showError('This analysis is no longer available',
-        `${err.message} Shared results are kept for a limited time; upload the file again to analyse it.`);
+        `${err.message} Shared results are kept ${RESULT_KEPT}; upload the file again to analyse it.`);
     } else {
       showApiError(err, 'Could not load the shared analysis');
     }
@@ -507,6 +510,7 @@ initJobs({
   table: $('batch-table'),
 }, {
   maxMb: MAX_MB,
+  kept: BATCH_KEPT,
   labelOf: (genre) => labelBook.label(genre),
   ready: genresPromise,
   onOpen: (id, file, name) => openAnalysis(id, { file, name }),

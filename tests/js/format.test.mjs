@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { clock, duration, fixed, modelLabel, ms, pct, rgba, textOn } from '../../static/js/format.js';
+import { clock, duration, fixed, keptFor, modelLabel, ms, pct, rgba, textOn } from '../../static/js/format.js';
 
 // results.js reads the page's address when it loads (api.js): give it one.
 globalThis.window = { location: { search: '', href: 'http://127.0.0.1/' } };
@@ -16,6 +16,19 @@ test('duration rounds before it splits minutes and seconds', () => {
   assert.equal(duration(212.4), '3 min 32 s');
   assert.equal(duration(12.44), '12.4 s');
   assert.equal(duration(undefined), '—');
+});
+
+test('keptFor says a retention setting in days, hours or minutes, and nothing made up without one', () => {
+  assert.equal(keptFor(604800), 'for 7 days'); // JOB_TTL_S's default
+  assert.equal(keptFor(2592000), 'for 30 days'); // RESULT_TTL_S's default
+  assert.equal(keptFor(86400), 'for 1 day');
+  assert.equal(keptFor(3 * 86400 + 12 * 3600), 'for 3.5 days');
+  assert.equal(keptFor(36 * 3600), 'for 36 hours');
+  assert.equal(keptFor(3600), 'for 1 hour');
+  assert.equal(keptFor(5400), 'for 90 minutes');
+  assert.equal(keptFor(60), 'for 1 minute');
+  assert.equal(keptFor(45), 'for 45 seconds');
+  for (const unknown of [0, -5, NaN, undefined, null, Infinity]) assert.equal(keptFor(unknown), 'for a limited time');
 });
 
 test('clock shows m:ss and h:mm:ss', () => {
