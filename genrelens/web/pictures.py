@@ -1,4 +1,5 @@
-"""PNG pictures of a signal: waveform, spectrogram, mel spectrogram, MFCC (1000x320), for ``GET /analyses/<id>/<kind>.png``.
+"""PNG pictures of a signal (1000x320): waveform, spectrogram, mel spectrogram, MFCC, for
+``GET /analyses/<id>/<kind>.png``.
 
 Drawn straight from the arrays into pixels (``genrelens.web.chart``: Pillow, matplotlib's colour maps as lookup
 tables), not through a matplotlib figure: tens of milliseconds a picture instead of hundreds
