@@ -855,6 +855,7 @@ GENERALISATION_FIGURES = {
                      "disco_other_source": {"share": 0.5, "tracks": 2},
                      "rock_family_other_source": {"share": 0.6, "tracks": 13}},
     "test_gtzan10": {"track_accuracy": 0.8, "tracks": 179},
+    "outside_dev": {"rock": {"share": 0.85, "right": 55, "tracks": 65}, "classical": {"share": 0.95, "right": 43, "tracks": 45}},
 }
 
 
@@ -876,7 +877,7 @@ def test_model_section_shows_electronic_figures(browser, server):
     has_figures = any(k in (card.get("metrics") or {}) for k in GENERALISATION_FIGURES)
     assert browser.find_element(By.ID, "model-electronic").is_displayed() == has_figures
     if card["name"] == "musicnn":  # the committed card has every figure, in the shape the page reads
-        assert len(shown_figures(browser)) == 9
+        assert len(shown_figures(browser)) == 9 + len(card["metrics"]["outside_dev"])
 
     # every figure, hand-fed
     fed = {**card, "metrics": {**(card.get("metrics") or {}), **GENERALISATION_FIGURES}}
@@ -896,6 +897,8 @@ def test_model_section_shows_electronic_figures(browser, server):
         ("cross_source.disco_other_source.share", "50.0\u00a0%"),
         ("cross_source.rock_family_other_source.share", "60.0\u00a0%"),
         ("test_gtzan10.track_accuracy", "80.0\u00a0%"),
+        ("outside_dev.classical.share", "95.0\u00a0%"),
+        ("outside_dev.rock.share", "85.0\u00a0%"),
     ]
     by_key = {f["figure"]: f for f in figures}
     assert by_key["electronic.recall_test"]["label"] == "Electronic tracks called electronic (artist-disjoint test)"
@@ -905,6 +908,8 @@ def test_model_section_shows_electronic_figures(browser, server):
     assert by_key["styles.test.track_accuracy"]["label"] == "Electronic style accuracy (7 styles, artist-disjoint test)"
     assert by_key["styles.test.track_accuracy"]["note"] == "130 tracks · macro-F1 0.70"
     assert by_key["test_gtzan10.track_accuracy"]["label"] == "The 10 GTZAN genres (test tracks)"
+    assert by_key["outside_dev.rock.share"]["label"] == "Alternative and indie rock from another collection, called rock"
+    assert by_key["outside_dev.rock.share"]["note"] == "65 tracks · used to choose the model, so a little optimistic"
     assert all(f["label"] for f in figures)
     # the usual tiles are still there
     track_acc = (card.get("metrics") or {}).get("test", {}).get("track_accuracy")

@@ -51,6 +51,21 @@ def electronic_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def outside_dir(tmp_path_factory):
+    """Another collection's clips of two of the tiny genres, laid out as ../shared/data/outside_dev is."""
+    root = tmp_path_factory.mktemp("tinyoutside")
+    rows = []
+    for genre, make in (("tones", chord), ("beats", clicks)):
+        (root / genre).mkdir()
+        for clip in range(3):
+            name = f"{genre}/{clip:04d}.mp3"
+            write_audio(root / name, make(6.0, seed=40 + clip), bitrate="48k")
+            rows.append(f"{name},{genre},OTHER ARTIST {clip},TITLE {clip},tag,repo,commit")
+    (root / "INDEX.csv").write_text("file,genre,artist,title,label_from,source_repo,source_commit\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
 def trained(dataset, electronic_dir, tmp_path_factory):
     from training.train import main
 
@@ -151,7 +166,7 @@ def test_second_run_reads_features_from_the_cache(trained, dataset, monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def with_head(trained, dataset, electronic_dir, tmp_path_factory):
+def with_head(trained, dataset, electronic_dir, outside_dir, tmp_path_factory):
     """The tiny MFCC CNN plus the committed musicnn and heads trained on the tiny data sets."""
     from training.musicnn_head import main
 
@@ -160,6 +175,7 @@ def with_head(trained, dataset, electronic_dir, tmp_path_factory):
     shutil.copy(ROOT / "models" / "musicnn_msd.tflite", models)
     main(["--data-dir", str(dataset), "--electronic-dir", str(electronic_dir), "--model-dir", str(models),
           "--mfcc-valid-dir", str(trained / "models"), "--cache-dir", str(trained / "cache"),
+          "--outside-dir", str(outside_dir),
           "--embedding-cache", str(models.parent / "embeddings"), "--reencoded-dir", str(trained / "reencoded"),
           "--metrics-dir", str(models.parent / "metrics"), "--pseudo-excerpts", "1"])
     return models
@@ -178,9 +194,26 @@ def test_musicnn_heads_are_trained_scored_and_served(with_head, tmp_path, audio_
     assert musicnn["electronic"]["reencoded_gtzan_tracks"] == 3
     assert musicnn["styles"]["test"]["tracks"] == 2 and musicnn["styles"]["test"]["track_accuracy"] == 1.0
     assert musicnn["cross_source"]["unseen_style_House"]["tracks"] == 1  # its test clip, scored without House in the fit
-    assert set(card["selection"]["tag_share"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
+    # the decision is chosen among every candidate, each scored on VALID, the cross-source checks and the outside
+    # collection (3 clips per genre, never fitted on), by the rule the card states
+    decisions = card["selection"]["decision"]
+    assert set(decisions) == {"tags", "split", "split_pure"} and card["genre_decision"]["name"] in decisions
+    for figures in decisions.values():
+        assert {g: (v["tracks"], sum(v["calls"].values())) for g, v in figures["outside_dev"].items()} == {
+            "beats": (3, 3), "tones": (3, 3)}
+        parts = [figures["valid_track_accuracy"], figures["cross_source_mean"]] + [
+            v["share"] for v in figures["outside_dev"].values()]
+        assert figures["selection_score"] == pytest.approx(np.mean(parts), abs=1e-4)
+    best = max(decisions, key=lambda name: decisions[name]["selection_score"])
+    assert card["genre_decision"]["name"] == best
+    assert card["genre_decision"]["tagged_genres"] == (["electronic"] if best.startswith("split") else ALL_GENRES)
+    assert card["data"]["outside"] == {"beats": {"clips": 3, "artists": 3}, "tones": {"clips": 3, "artists": 3}}
+    for name in ("mfcc_cnn", "musicnn", "ensemble"):  # the shipped models on the outside collection, with counts
+        outside = card["metrics"][name]["outside_dev"]
+        assert {g: v["tracks"] for g, v in outside.items()} == {"beats": 3, "tones": 3}
+        assert all(v["right"] == round(v["share"] * 3) for v in outside.values())
     assert card["default_model"] in ("mfcc_cnn", "musicnn", "ensemble")
-    for picture in ("style_confusion", "generalisation"):
+    for picture in ("style_confusion", "generalisation", "outside_confusion"):
         assert (with_head.parent / "metrics" / f"{picture}.png").stat().st_size > 0
 
     client = make_app(tmp_path, MODEL_DIR=str(with_head)).test_client()

@@ -5,7 +5,8 @@
   scored on TEST for false "electronic" calls;
 - unlabelled guide clips of TRAIN (R&B, new age, ...: ``ishkur.NOT_OURS``): the student needs no label
   to learn what musicnn says about them. The rock-family clips are never learnt from: they are a
-  cross-source check.
+  cross-source check;
+- the outside collection (``--outside-dir``): scored only, to choose with.
 
 The targets come from the shipped musicnn heads (``models/musicnn_heads.npz``) on musicnn's outputs:
 genre probabilities, style probabilities, and the nearest-genre index's 64-d projection.
@@ -17,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from genrelens.analysis.pipeline import FeatureSettings
 from genrelens.models.electronic import ElectronicReference
 from genrelens.models.heads import HEADS_FILE, GenreHead, load_heads
-from genrelens.analysis.pipeline import FeatureSettings
-from training import ishkur
+from genrelens.models.musicnn import MSD_TAGS
+from training import ishkur, outside_collection
 from training.dataset import default_split_dir, load_files, with_codec_copies
-from training.files import AudioFile
 from training.distill_data import Pieces, load_pieces
+from training.files import AudioFile
 
 
 @dataclass
@@ -47,8 +49,8 @@ class Teacher:
     @classmethod
     def load(cls, model_dir: Path, card: dict) -> "Teacher":
         heads = load_heads(model_dir / HEADS_FILE)
-        return cls(GenreHead(heads["pooled"], heads["tags"], float(card["tag_share"])), heads["styles"],
-                   ElectronicReference.load(model_dir))
+        head = GenreHead.from_card(card["genre_decision"], list(card["genres"]), heads, MSD_TAGS)
+        return cls(head, heads["styles"], ElectronicReference.load(model_dir))
 
     def targets(self, pieces: Pieces) -> dict[str, np.ndarray]:
         outputs = {"tags": pieces.tags, "pooled": pieces.pooled}
@@ -61,13 +63,14 @@ class Teacher:
 
 def load_items(data_dir: Path, electronic_dir: Path, genres: list[str], settings: FeatureSettings, cache_dir: Path,
                teacher_cache: Path, reencoded_dir: Path, model_path: Path, level_dbfs: float,
-               split_dir: Path | None = None) -> list[Item]:
+               split_dir: Path | None = None, outside_dir: Path | None = None) -> list[Item]:
     files = [f for f in load_files(data_dir, split_dir or default_split_dir(data_dir), electronic_dir) if f.genre in genres]
     files = with_codec_copies(files, ("train", "test"), reencoded_dir)  # copies: fitted on, and a TEST check
     known = {f.path for f in files}
     unlabelled = [f for f in ishkur.scan(electronic_dir)
                   if f.path not in known and f.split == "train" and f.subgenre not in ishkur.ROCK_FAMILY]
     rock_family = [f for f in ishkur.scan(electronic_dir) if f.subgenre in ishkur.ROCK_FAMILY]
-    chosen = files + unlabelled + rock_family
+    outside = [f for f in outside_collection.scan(outside_dir) if f.genre in genres] if outside_dir else []
+    chosen = files + unlabelled + rock_family + outside  # the outside collection is only scored (split "dev")
     pieces = load_pieces([f.path for f in chosen], settings, cache_dir, teacher_cache, model_path, level_dbfs)
     return [Item(f, p) for f, p in zip(chosen, pieces)]

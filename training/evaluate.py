@@ -13,12 +13,14 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from genrelens.analysis.pipeline import FeatureSettings
 from genrelens.models.mfcc_cnn import CARD_FILE, ModelCard, load_predictor
 from genrelens.models.musicnn import MUSICNN_CARD_FILE
+from training import outside_collection
 from training.dataset import default_split_dir, load_files
 from training.feature_cache import load_segments
 from training.files import AudioFile
@@ -84,26 +86,35 @@ def evaluate(
 
 
 def rescore_served_musicnn(model_dir: Path, files: list[AudioFile], settings: FeatureSettings,
-                           embedding_cache: Path) -> dict:
-    """The musicnn model from its served files (as the server loads them) on TEST, beside the card's figure.
+                           embedding_cache: Path, outside: list[AudioFile] = ()) -> dict:
+    """The musicnn model from its served files (as the server loads them) on TEST and on the outside
+    collection, beside the card's figures.
 
     A check that what ships is what was scored: ``training.musicnn_head`` scores its heads in memory
     before writing them (as float32) into ``musicnn_heads.npz``.
     """
     from genrelens.models.musicnn import MUSICNN_FILE, MusicnnModels
     from training.musicnn_embeddings import load_embeddings
+    from training.musicnn_head import outside_figures
 
     card = ModelCard.load(model_dir)
     served = MusicnnModels.load(model_dir, card.genres)
     chosen = [f for f in files if f.split == "test" and f.genre in card.genres]
-    rows = load_embeddings([f.path for f in chosen], settings, embedding_cache, model_dir / MUSICNN_FILE,
+    outside = [f for f in outside if f.genre in card.genres]
+    rows = load_embeddings([f.path for f in chosen + outside], settings, embedding_cache, model_dir / MUSICNN_FILE,
                            n_pseudo=served.card["training"]["options"]["pseudo_excerpts"],
                            level_dbfs=served.card["input_level_dbfs"])
     empty = np.zeros((0, len(card.genres)), np.float32)
     probabilities = [served.head.predict({"pooled": e.pooled, "tags": e.tags}) if len(e.pooled) else empty for e in rows]
-    test = score(collect(card.genres, chosen, probabilities))
-    return {"test_track_accuracy": test["track_accuracy"], "test_macro_f1": test["macro_f1"], "tracks": test["tracks"],
-            "card": {k: served.card["metrics"]["musicnn"]["test"][k] for k in ("track_accuracy", "macro_f1", "tracks")}}
+    test = score(collect(card.genres, chosen, probabilities[: len(chosen)]))
+    heard = {"test_track_accuracy": test["track_accuracy"], "test_macro_f1": test["macro_f1"], "tracks": test["tracks"]}
+    on_card = {k: served.card["metrics"]["musicnn"]["test"][k] for k in ("track_accuracy", "macro_f1", "tracks")}
+    if outside:
+        figures = outside_figures(probabilities[len(chosen):], [SimpleNamespace(file=f) for f in outside], card.genres)
+        heard["outside_dev"] = {g: f"{v['right']}/{v['tracks']}" for g, v in figures.items()}
+        on_card["outside_dev"] = {g: f"{v['right']}/{v['tracks']}"
+                                  for g, v in served.card["metrics"]["musicnn"].get("outside_dev", {}).items()}
+    return heard | {"card": on_card}
 
 
 def served_default(model_dir: Path) -> str:
@@ -149,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "musicnn_embeddings",
                         help="musicnn outputs (training.musicnn_embeddings), for re-scoring the served musicnn model")
     parser.add_argument("--metrics-dir", type=Path, default=ROOT / "static" / "images" / "metrics")
+    parser.add_argument("--outside-dir", type=Path,
+                        help="music of another collection (rock/, classical/, INDEX.csv): the served musicnn on it")
     parser.add_argument("--robustness", action=argparse.BooleanOptionalAction, default=True,
                         help="re-encode the test files (64 kbit/s MP3, -12 dB, 44.1 kHz stereo) and score stability")
     args = parser.parse_args(argv)
@@ -161,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.electronic_dir and (args.model_dir / MUSICNN_CARD_FILE).exists():
         card = ModelCard.load(args.model_dir)
         files = load_files(args.data_dir, split_dir, args.electronic_dir)
-        check = rescore_served_musicnn(args.model_dir, files, FeatureSettings.from_dict(card.features), args.embedding_cache)
+        outside = outside_collection.scan(args.outside_dir) if args.outside_dir else []
+        check = rescore_served_musicnn(args.model_dir, files, FeatureSettings.from_dict(card.features), args.embedding_cache,
+                                       outside)
         print("served musicnn model, re-scored from its files:", json.dumps(check))
 
 

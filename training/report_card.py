@@ -108,6 +108,20 @@ def style_confusion_png(scores: dict, styles: list[str], out: Path) -> None:
     _save(fig, out)
 
 
+def outside_confusion_png(figures: dict, genres: list[str], out: Path, model: str = "musicnn") -> None:
+    """Each genre of the outside collection (rows) against what the model called its clips (columns)."""
+    rows = list(figures)
+    matrix = np.array([[figures[g]["calls"].get(called, 0) for called in genres] for g in rows])
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.8))
+    sns.heatmap(matrix, annot=True, fmt="d", cmap="Oranges", xticklabels=genres, ax=ax, cbar=False,
+                yticklabels=[f"{g} ({figures[g]['right']}/{figures[g]['tracks']})" for g in rows])
+    ax.set_xlabel("called")
+    ax.set_ylabel("true genre (right/clips)")
+    ax.set_title(f"{model}: another collection (outside_dev, chosen with, never fitted on), one answer per clip",
+                 fontsize=10)
+    _save(fig, out)
+
+
 def generalisation_png(metrics: dict, out: Path) -> None:
     """Electronic found, false alarms and the cross-source checks of the musicnn model, as bars."""
     m = metrics["musicnn"]
@@ -117,6 +131,9 @@ def generalisation_png(metrics: dict, out: Path) -> None:
             ("GTZAN test re-encoded like\nthe electronic clips: electronic", m["electronic"]["reencoded_gtzan_called_electronic"],
              m["electronic"]["reencoded_gtzan_tracks"]),
             ("the 10 GTZAN genres:\ntest track accuracy", m["test_gtzan10"]["track_accuracy"], m["test_gtzan10"]["tracks"])]
+    for genre, figures in m.get("outside_dev", {}).items():
+        if figures.get("tracks"):
+            rows.append((f"{genre} from another collection\n(outside_dev): {genre}", figures["share"], figures["tracks"]))
     checks = m.get("cross_source", {})
     for key, label in (("hiphop_other_source", "hip hop from the guide\n(left out of the fit): hip hop"),
                        ("disco_other_source", "disco from the guide\n(left out of the fit): disco"),

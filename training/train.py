@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.models.mfcc_cnn import CARD_FILE, KERAS_FILE, TFLITE_FILE
 from genrelens.analysis.pipeline import FeatureSettings
+from genrelens.models.mfcc_cnn import CARD_FILE, KERAS_FILE, TFLITE_FILE
 from training.dataset import default_split_dir, load_files, with_codec_copies
-from training.files import AudioFile
 from training.extract_genre_mapping import write_mapping
 from training.feature_cache import TrainingItem, load_training_items
+from training.files import AudioFile
 
 log = logging.getLogger("training")
 ROOT = Path(__file__).resolve().parent.parent

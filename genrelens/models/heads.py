@@ -1,15 +1,21 @@
 """Linear heads on musicnn's outputs, served with numpy: the genre decision and the electronic styles.
 
 Each head is one standardisation and one linear softmax layer (a few thousand numbers), so numpy is
-all it needs. The genre decision mixes two heads in log space:
+all it needs. The genre decision (``GenreHead``) trusts each of musicnn's outputs for what it knows:
 
-- ``pooled``: on musicnn's 1506 pooled features (mean and max over time of its mid end);
-- ``tags``: on the log-odds of musicnn's 50 style tags, fitted close to a hand-made tag -> genre map
-  (``training/musicnn_head.py``), so it keeps what musicnn learned from ~200k songs instead of the
-  quirks of one small data set.
+- musicnn's 50 tags were learnt from ~200k songs and name eight of our genres ("rock", "indie",
+  "alternative rock", ... name rock). Among those ``tagged`` genres the tag head decides, from
+  ``TagFeatures``: for each tagged genre, the log-odds that any of its tags applies, one weight per
+  genre. Tags that describe a voice, an era, a mood or an instrument do not vote (a small collection
+  ties them to genres by accident: its pop is sung by women, its rock is loud and from the seventies);
+  a card may list ``free_tags`` that do (the shipped decision lists none).
+- the tags name no classical, disco or reggae: for those the pooled head (musicnn's 1506 pooled
+  features, its sense of sound) decides, and it also says how much of the answer the tagged genres
+  share: ``p(g) = p_pooled(g)`` for an untagged genre, ``p_pooled(tagged) * p_tags(g | tagged)`` for a
+  tagged one.
 
-``log p = (1 - tag_share) log p_pooled + tag_share log p_tags``, renormalised; ``tag_share`` is chosen on
-VALID and on the cross-source checks. The arrays live in ``models/musicnn_heads.npz``.
+With every genre tagged the pooled head is not used (the decision served until issue 20). The arrays
+live in ``models/musicnn_heads.npz``, the tag map and the tag lists in the heads' card.
 """
 from __future__ import annotations
 
@@ -62,22 +68,74 @@ class LinearHead:
         return cls(*(np.asarray(arrays[f"{name}.{f}"], np.float64) for f in _FIELDS))
 
 
+@dataclass(frozen=True)
+class TagFeatures:
+    """musicnn's 50 tag likelihoods -> the tag head's input.
+
+    ``log_odds``: every tag's log-odds. ``evidence``: per genre of ``genre_tags`` the log-odds that any of
+    its tags applies (noisy-OR: a genre named by nine tags is not diluted by the eight that do not fit
+    a song), then the log-odds of each of ``free_tags``; every other tag is left out.
+    """
+
+    kind: str  # "log_odds" or "evidence"
+    tag_names: tuple[str, ...]  # musicnn's tags in output order
+    genre_tags: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (genre, its tags), in the tag head's genre order
+    free_tags: tuple[str, ...] = ()
+
+    def __call__(self, tags: np.ndarray) -> np.ndarray:
+        if self.kind == "log_odds":
+            return tag_log_odds(tags)
+        p = np.clip(np.asarray(tags, np.float64), 1e-4, 1 - 1e-4)
+        columns = []
+        for _, names in self.genre_tags:
+            none = np.exp(np.log1p(-p[:, [self.tag_names.index(n) for n in names]]).sum(axis=1))
+            columns.append(tag_log_odds(1.0 - none))
+        free = tag_log_odds(p[:, [self.tag_names.index(n) for n in self.free_tags]])
+        return np.column_stack([*columns, free])
+
+    @classmethod
+    def from_card(cls, decision: dict, tag_names: tuple[str, ...]) -> "TagFeatures":
+        genre_tags = tuple((g, tuple(decision["genre_tags"][g])) for g in decision["tagged_genres"]
+                           if decision["tag_features"] == "evidence")
+        return cls(decision["tag_features"], tuple(tag_names), genre_tags, tuple(decision.get("free_tags", ())))
+
+    @property
+    def width(self) -> int:
+        return len(self.tag_names) if self.kind == "log_odds" else len(self.genre_tags) + len(self.free_tags)
+
+
 @dataclass
 class GenreHead:
-    """The genre decision from musicnn's outputs: the pooled-feature head and the tag head, mixed."""
+    """The genre decision from musicnn's outputs: the tag head among the ``tagged`` genres, the pooled head
+    for the others and for the tagged genres' share (see the module's docstring)."""
 
-    pooled: LinearHead
-    tags: LinearHead
-    tag_share: float
+    pooled: LinearHead | None  # every genre; None when every genre is tagged
+    tags: LinearHead  # TagFeatures -> the tagged genres, in ``tagged`` order
+    features: TagFeatures
+    tagged: tuple[int, ...]  # indices of the tagged genres among all genres
+    n_genres: int
 
     def predict(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
         """Genre probabilities per row of ``outputs`` (``MusicnnNetwork.run``: ``pooled`` and ``tags``)."""
-        mixed = 0.0
-        if self.tag_share < 1:
-            mixed = mixed + (1 - self.tag_share) * log_softmax(self.pooled.logits(outputs["pooled"]))
-        if self.tag_share > 0:
-            mixed = mixed + self.tag_share * log_softmax(self.tags.logits(tag_log_odds(outputs["tags"])))
-        return softmax(mixed)
+        within = softmax(self.tags.logits(self.features(outputs["tags"])))
+        if self.pooled is None:
+            return within
+        sound = softmax(self.pooled.logits(outputs["pooled"]))
+        tagged = list(self.tagged)
+        result = sound.copy()
+        result[:, tagged] = sound[:, tagged].sum(axis=1, keepdims=True) * within
+        return result
+
+    @classmethod
+    def from_card(cls, decision: dict, genres: list[str], heads: dict[str, LinearHead],
+                  tag_names: tuple[str, ...]) -> "GenreHead":
+        """The decision a heads card describes (its ``genre_decision``), with the fitted ``heads``."""
+        tagged = [genres.index(g) for g in decision["tagged_genres"]]
+        if tagged != sorted(tagged):
+            raise ValueError("genre_decision.tagged_genres must keep the genres' order")
+        features = TagFeatures.from_card(decision, tag_names)
+        every_genre = len(tagged) == len(genres)
+        return cls(None if every_genre else heads["pooled"], heads["tags"], features, tuple(tagged), len(genres))
 
 
 def save_heads(path: Path, heads: dict[str, LinearHead]) -> None:

@@ -120,6 +120,6 @@ class MusicnnModels:
         if list(card["genres"]) != list(genres):
             raise ValueError(f"{MUSICNN_CARD_FILE}: genres {card['genres']} differ from the MFCC CNN's {genres}")
         heads = load_heads(model_dir / HEADS_FILE)
-        head = GenreHead(heads["pooled"], heads["tags"], float(card["tag_share"]))
+        head = GenreHead.from_card(card["genre_decision"], list(genres), heads, MSD_TAGS)
         electronic = ElectronicDetail(tuple(card["styles"]), heads["styles"], ElectronicReference.load(model_dir))
         return cls(MusicnnNetwork(files[0], threads), head, electronic, card, MSD_TAGS)

@@ -16,8 +16,8 @@ api = Blueprint("api", __name__)
 MODEL_DESCRIPTIONS = {
     "student": "A small CNN distilled from musicnn and its heads: genres, tags and electronic details on "
                "every 3-s segment in about a millisecond each, right less often than musicnn.",
-    "musicnn": "Linear heads on musicnn (MSD), a network pretrained on ~200k songs: genres from its 50 style "
-               "tags, kept close to what the tags mean; electronic styles from its pooled features.",
+    "musicnn": "Linear heads on musicnn (MSD), a network pretrained on ~200k songs: the genres its 50 style tags "
+               "name, from those tags alone; classical, disco, reggae and the electronic styles from its sense of sound.",
     "mfcc_cnn": "The design card's CNN on 3-s MFCC segments, trained from scratch on our data.",
     "ensemble": "The average of musicnn and the MFCC CNN, segment by segment.",
 }
