@@ -253,7 +253,8 @@ class JobBook:
         """Record a file's result as its analysis, unless another worker recorded one first (then nothing
         is made: one analysis per file). The file's bytes go."""
         result = heard.result
-        summary = {"genre": result["genre"], "confidence": result["confidence"], "genres": result["genres"][:3]}
+        summary = {"genre": result["genre"], "confidence": result["confidence"], "genres": result["genres"][:3],
+                   **glance(result)}
         with self.db.write() as connection:
             running = connection.scalar(select(job_files.c.id).where(job_files.c.id == file_id,
                                                                      job_files.c.status.in_(ACTIVE)))
@@ -288,6 +289,18 @@ class JobBook:
             return list(connection.scalars(select(job_files.c.claimed_by).where(job_files.c.status == "running").distinct()))
 
 
+TOP_TAGS = 5
+
+
+def glance(result: dict) -> dict:
+    """What a job's summary and playlists read of a file besides its genres (``genrelens.explore``): its
+    length, its leading electronic style and its strongest tags, kept in the file's row so a job of
+    thousands is summed up without reading a single whole result."""
+    styles = (result.get("electronic") or {}).get("styles") or []
+    return {"duration_s": result.get("duration_s"), "style": styles[0] if styles else None,
+            "tags": (result.get("tags") or [])[:TOP_TAGS]}
+
+
 def _file_entry(row) -> dict:
     summary = json.loads(row.summary) if row.summary else {}
     error = {"code": row.error_code, "message": row.error_message} if row.status == "failed" else None
@@ -296,6 +309,7 @@ def _file_entry(row) -> dict:
         "analysis_id": row.analysis_id, "url": f"/analyses/{row.analysis_id}" if row.analysis_id else None,
         "genre": summary.get("genre"), "confidence": summary.get("confidence"), "genres": summary.get("genres", []),
         "cached": bool(row.cached), "error": error,
+        "duration_s": summary.get("duration_s"), "style": summary.get("style"), "tags": summary.get("tags"),
     }
 
 
