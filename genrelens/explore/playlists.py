@@ -5,10 +5,12 @@ led by that style, by its probability; a tag's (a mood such as chill or sad), th
 five strongest tags it is, by its probability. ``write_m3u`` writes ``#EXTM3U``, then per file
 ``#EXTINF:<seconds>,<genre> - <name>`` and the file's path (a length not known is -1, as the format
 has it). A path or name that holds a line break would end its line early and make the next line a
-path: such characters become spaces.
+path: such characters become spaces. ``write_folder`` is the tagger's ``--playlists DIR``: one playlist
+per genre and per electronic style, paths relative to DIR, so a music server that scans DIR finds them.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -75,3 +77,33 @@ def write_m3u(items: list[Item]) -> str:
         seconds = -1 if entry.seconds is None else max(0, round(entry.seconds))
         lines += [f"#EXTINF:{seconds},{_line(entry.title)}", _line(entry.path)]
     return "\n".join(lines) + "\n"
+
+
+def playlist_names(entries: list[dict]) -> dict[str, dict]:
+    """File name -> choice, for every genre and electronic style the entries hold: ``jazz.m3u8``,
+    ``electronic-downtempo.m3u8``."""
+    done = [entry for entry in entries if entry.get("status") == "done" and entry.get("genre")]
+    names = {f"{genre}.m3u8": {"genre": genre} for genre in sorted({entry["genre"] for entry in done})}
+    for style in sorted({s for s in map(electronic_style, done) if s}):
+        names[f"electronic-{style.lower()}.m3u8"] = {"style": style}
+    return names
+
+
+def write_folder(folder: str, entries: list[dict]) -> list[str]:
+    """One playlist per genre and per electronic style into ``folder`` (made if missing), each file's
+    path relative to it; the playlists written. ``entries``: ``choose``'s file entries with a ``path``.
+    Only these files are written (through a temp name, replaced at once): never anything else in ``folder``.
+    """
+    folder = os.path.abspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for name, choice in playlist_names(entries).items():
+        items = [item(os.path.relpath(os.path.abspath(entry["path"]), folder), entry)
+                 for entry in choose(entries, **choice)]
+        target = os.path.join(folder, name)
+        temporary = target + ".part"
+        with open(temporary, "wb") as out:  # a name that is not UTF-8 keeps its own bytes (surrogateescape)
+            out.write(write_m3u(items).encode("utf-8", "surrogateescape"))
+        os.replace(temporary, target)
+        written.append(target)
+    return written

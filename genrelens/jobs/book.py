@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from sqlalchemy import delete, func, insert, select, update
 
+from genrelens.analysis.glance import glance
 from genrelens.jobs.analyse import Heard
 from genrelens.jobs.claims import holder_gone
 from genrelens.jobs.database import UPLOAD_PART_BYTES, Database, job_files, jobs, upload_parts
@@ -287,18 +288,6 @@ class JobBook:
     def running_workers(self) -> list[str]:
         with self.db.read() as connection:
             return list(connection.scalars(select(job_files.c.claimed_by).where(job_files.c.status == "running").distinct()))
-
-
-TOP_TAGS = 5
-
-
-def glance(result: dict) -> dict:
-    """What a job's summary and playlists read of a file besides its genres (``genrelens.explore``): its
-    length, its leading electronic style and its strongest tags, kept in the file's row so a job of
-    thousands is summed up without reading a single whole result."""
-    styles = (result.get("electronic") or {}).get("styles") or []
-    return {"duration_s": result.get("duration_s"), "style": styles[0] if styles else None,
-            "tags": (result.get("tags") or [])[:TOP_TAGS]}
 
 
 def _file_entry(row) -> dict:
