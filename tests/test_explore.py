@@ -192,3 +192,27 @@ def test_every_model_stores_a_unit_vector_and_says_which_network_made_it(tmp_pat
     vector = np.frombuffer(row.vector, "<f4")
     assert row.source == source and row.genre == answer["genre"]
     assert vector.shape == (64,) and abs(np.linalg.norm(vector) - 1) < 1e-5
+
+
+def test_the_search_over_every_analysis_sees_vectors_that_arrive_and_forgets_those_dropped(tmp_path):
+    from genrelens.explore.similar import similar
+    from genrelens.jobs.database import results
+    from genrelens.jobs.store import AnalysisStore
+
+    (tmp_path / "db").mkdir(mode=0o700)
+    database = Database(f"sqlite:///{tmp_path / 'db' / 'x.sqlite3'}")
+    store = AnalysisStore(database, max_bytes=1 << 30, ttl_s=3600)
+    signal = np.zeros(10, np.float32)
+
+    def add(name: str, vector: list[float]) -> tuple[str, str]:
+        result_id, _ = store.add({"genre": "jazz"}, signal, name, "key", np.array(vector + [0.0] * 62), "musicnn")
+        return result_id, store.attach(result_id, name, signal)
+
+    _, probe = add("probe", [1.0, 0.0])
+    far_result, far = add("far", [0.0, 1.0])
+    assert [n.id for n in similar(database, probe, 5, scope="all")] == [far]
+    _, near = add("near", [1.0, 0.1])
+    assert [n.id for n in similar(database, probe, 5, scope="all")] == [near, far]
+    with database.write() as connection:
+        connection.execute(delete(results).where(results.c.id == far_result))
+    assert [n.id for n in similar(database, probe, 5, scope="all")] == [near]

@@ -94,7 +94,8 @@ EMBEDDING_DIMS = 64  # the nearest-genre index's space (genrelens.explore.embedd
 
 embeddings = Table(
     "embeddings", metadata,  # one per result: the track's unit vector (float32, little-endian)
-    Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # order of arrival: a reader's cache takes what is new
+    Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), nullable=False, unique=True),
     Column("source", String(16), nullable=False),  # the network that made it: musicnn, or the student's estimate
     Column("genre", String(40)),  # the result's genre, so a search over every analysis reads no result's JSON
     Column("vector", LargeBinary, nullable=False),
