@@ -92,9 +92,10 @@ def similar(db: Database, analysis_id: str, n: int, job_id: str | None = None, s
 def _every_analysis(db: Database, connection, own_result: str, vector: np.ndarray, n: int) -> list[Neighbour]:
     """numpy over every stored vector (this process's cache of them), nearest results first, then the
     analyses naming them, until ``n`` are found."""
-    result_ids, vectors = cache_for(db).current(connection)
+    result_ids, where, vectors = cache_for(db).current(connection)
     scores = vectors @ vector
-    scores[[i for i, rid in enumerate(result_ids) if rid == own_result]] = -np.inf
+    if own_result in where:
+        scores[where[own_result]] = -np.inf
     found: list[Neighbour] = []
     asked = 0
     while len(found) < n and asked < len(result_ids):
@@ -118,12 +119,13 @@ class VectorCache:
         self.clock = clock
         self.lock = threading.Lock()
         self.result_ids: list[str] = []
+        self.where: dict[str, int] = {}  # result id -> its row of the matrix
         self.blobs: list[bytes] = []
         self.vectors = np.zeros((0, EMBEDDING_DIMS), np.float32)
         self.last_seq = -1
         self.loaded_at = float("-inf")
 
-    def current(self, connection) -> tuple[list[str], np.ndarray]:
+    def current(self, connection) -> tuple[list[str], dict[str, int], np.ndarray]:
         with self.lock:
             if self.clock() - self.loaded_at > self.RELOAD_S:
                 self._load(connection, whole=True)
@@ -131,14 +133,15 @@ class VectorCache:
                 self._load(connection, whole=False)
                 if connection.scalar(select(func.count()).select_from(embeddings)) != len(self.result_ids):
                     self._load(connection, whole=True)
-            return self.result_ids, self.vectors
+            return self.result_ids, self.where, self.vectors
 
     def _load(self, connection, whole: bool) -> None:
         if whole:
-            self.result_ids, self.blobs, self.last_seq, self.loaded_at = [], [], -1, self.clock()
+            self.result_ids, self.where, self.blobs, self.last_seq, self.loaded_at = [], {}, [], -1, self.clock()
         rows = connection.execute(select(embeddings.c.seq, embeddings.c.result_id, embeddings.c.vector)
                                   .where(embeddings.c.seq > self.last_seq).order_by(embeddings.c.seq)).all()
         if rows or whole:
+            self.where = {**self.where, **{row.result_id: len(self.result_ids) + i for i, row in enumerate(rows)}}
             self.result_ids = self.result_ids + [row.result_id for row in rows]
             self.blobs = self.blobs + [row.vector for row in rows]
             self.vectors = matrix(self.blobs, EMBEDDING_DIMS)

@@ -38,7 +38,8 @@ def hear(classifier: GenreClassifier, store: AnalysisStore, path: str, model: st
         return Heard(existing, store.result_body(existing), True, audio.samples)
     analysis = classifier.analyze_decoded(audio, model, decode_ms)
     result = analysis.to_dict()
-    result_id, cached = store.add(result, audio.samples, fingerprint, key, analysis.embedding, analysis.embedding_source)
+    result_id, cached = store.add(result, audio.samples, fingerprint, key, analysis.embedding,
+                                  analysis.embedding_source)
     return Heard(result_id, store.result_body(result_id) if cached else result, cached, audio.samples)
 
 
