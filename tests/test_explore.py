@@ -55,6 +55,7 @@ def test_more_like_this_returns_the_same_kind_for_every_file(served):
     for entry in view["files"]:
         response = client.get(f"/analyses/{entry['analysis_id']}/similar?n=3&job={view['id']}")
         assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.headers["Cache-Control"] == "no-store"  # other files' names
         answer = response.get_json()
         assert answer["id"] == entry["analysis_id"]
         names = [item["filename"] for item in answer["similar"]]

@@ -175,6 +175,12 @@ def _pgvector(connection: Connection) -> bool:
             connection.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_embeddings_v ON embeddings "
                                        "USING hnsw (v vector_cosine_ops)")
     except DBAPIError as exc:
+        # another process starting at the same moment may have made them first: then they are there
+        made = connection.exec_driver_sql(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'embeddings' AND column_name = 'v'"
+        ).scalar()
+        if made:
+            return True
         log.warning("pgvector is installed but could not be set up (%s): \"more like this\" searches with numpy",
                     exc.orig)
         return False

@@ -53,7 +53,9 @@ def more_like_this(analysis_id: str):
     job_id = request.args.get("job") or None
     neighbours = _nearest(analysis_id, n, job_id)
     scope = "job" if job_id else current_app.config.get("SIMILAR_SCOPE", "job")
-    return jsonify({"id": analysis_id, "scope": scope, "similar": [item.to_dict() for item in neighbours]})
+    response = jsonify({"id": analysis_id, "scope": scope, "similar": [item.to_dict() for item in neighbours]})
+    response.headers["Cache-Control"] = "no-store"  # other files' names, and a job that still grows
+    return response
 
 
 def valid_choices() -> dict[str, list[str]]:
