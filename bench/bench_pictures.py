@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from bench_upload import ROOT, git_state, machine, progress, synth_music, table  # noqa: E402
+from harness import ROOT, git_state, machine, progress, synth_music, table  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(ROOT))

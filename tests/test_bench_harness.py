@@ -59,3 +59,16 @@ def test_a_servers_own_folders_are_private_as_the_service_demands(tmp_path):
     server = WebServer(tmp_path / "web")
     private_folder(server.store)  # the service's own check at start: raises UnsafeDatabaseFolder for 0755
     assert stat.S_IMODE(server.uploads.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (Path(__file__).parent.parent / "bench").glob("*.py")
+                                          if "argparse" in p.read_text()))
+def test_every_bench_script_starts_and_explains_itself(script):
+    """A bench is run by hand, rarely: a name moved in the harness must not wait for that day to break it."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parent.parent / "bench"
+    done = subprocess.run([sys.executable, str(bench / script), "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout

@@ -301,11 +301,11 @@ def test_each_report_card_picture_says_which_model_it_shows(browser, server):
     browser.get(f"{server}/")
     WebDriverWait(browser, 30).until(gallery_settled)
     shown = captions(browser)
-    assert len(shown) == 9
+    assert len(shown) == 10
     by_picture = {Path(c["src"]).name: c for c in shown}
-    # the test-split pictures are drawn for the served default; the training curves and MFCC
+    # the test-split and outside-collection pictures are drawn for the served default; the training curves and MFCC
     # pictures are the MFCC CNN's; the electronic ones musicnn's
-    for picture in ("confusion_matrix.png", "classification_report.png", "roc_curves.png"):
+    for picture in ("confusion_matrix.png", "classification_report.png", "roc_curves.png", "outside_confusion.png"):
         assert by_picture[picture]["model"] == card["name"]
     for picture in ("training_history.png", "mfcc_examples.png", "mfcc_mean.png", "mfcc_variance.png"):
         assert by_picture[picture]["model"] == "mfcc_cnn" and by_picture[picture]["text"] == "Model: MFCC CNN"
