@@ -75,7 +75,7 @@ def test_the_chart_shows_the_batch_and_a_bar_filters_the_table(glance):
     assert browser_errors(driver) == []
 
 
-def test_the_playlists_download_one_per_genre_and_style(glance):
+def test_the_playlists_download_one_per_genre_style_and_frequent_tag(glance):
     driver, job = glance["driver"], glance["job"]
     links = driver.find_elements(By.CSS_SELECTOR, "#batch-playlists a.batch-playlist")
     asked = []
@@ -91,8 +91,12 @@ def test_the_playlists_download_one_per_genre_and_style(glance):
         asked.append((kind, value[0]))
         if kind == "genre":
             assert sorted(text.splitlines()[2::2]) == sorted(f["filename"] for f in job["files"] if f["genre"] == value[0])
+        if kind == "tag":
+            count = next(t["count"] for t in job["summary"]["tags"] if t["tag"] == value[0])
+            assert len(text.splitlines()[2::2]) == count
     assert sorted(asked) == sorted([("genre", g["genre"]) for g in job["summary"]["genres"]] +
-                                   [("style", s["style"]) for s in job["summary"]["styles"]])
+                                   [("style", s["style"]) for s in job["summary"]["styles"]] +
+                                   [("tag", t["tag"]) for t in job["summary"]["tags"][:5]])
 
 
 def test_more_like_this_lists_the_same_kind_and_opens_a_playable_result(glance):

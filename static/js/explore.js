@@ -59,8 +59,10 @@ export function renderChart(container, merged, { filter = null, labelOf = String
   container.replaceChildren(...groups);
 }
 
+export const PLAYLIST_TAGS = 5; // the batch's most frequent tags that get a playlist link
+
 /**
- * Download links: one playlist per genre and style of each job (numbered parts when there are several);
+ * Download links: one playlist per genre and style of each job, and per its most frequent tags (numbered parts when there are several);
  * `urlOf(path)` makes an API path a link (api.js's apiUrl).
  */
 export function renderPlaylists(container, jobs, { labelOf = String, urlOf = (path) => path } = {}) {
@@ -74,6 +76,10 @@ export function renderPlaylists(container, jobs, { labelOf = String, urlOf = (pa
     for (const e of summary?.styles || []) {
       links.push(h('a', { class: 'btn btn-sm btn-outline-light batch-playlist', href: urlOf(playlistPath(jobId, 'style', e.style)), download: '' },
         `${e.style}${part}`));
+    }
+    for (const e of (summary?.tags || []).slice(0, PLAYLIST_TAGS)) { // moods and the like: chill, sad, party, ...
+      links.push(h('a', { class: 'btn btn-sm btn-outline-secondary batch-playlist', href: urlOf(playlistPath(jobId, 'tag', e.tag)), download: '' },
+        `“${e.tag}”${part}`));
     }
   });
   container.hidden = links.length === 0;
