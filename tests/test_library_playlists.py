@@ -49,3 +49,16 @@ def test_playlists_per_genre_and_style_relative_to_their_folder_and_the_music_le
     listed = {path for name in os.listdir(inside) if not name.startswith("electronic-")
               for path in playlist_paths(inside / name)}
     assert listed == {"../album/soft.mp3", "../loop.mp3", "../more.mp3"}
+
+
+def test_a_playlists_folder_that_cannot_be_made_is_a_clear_error_after_the_csv(tmp_path):
+    music = tmp_path / "Music"
+    music.mkdir()
+    write_audio(music / "soft.mp3", piano(6, seed=10))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the playlists folder should go")
+    out = tmp_path / "results.csv"
+    done = run_library(str(music), "--out", str(out), "--workers", "1", "--playlists", str(blocker / "lists"))
+    assert done.returncode == 2, done.stderr
+    assert "the playlists could not be written into" in done.stderr and "Traceback" not in done.stderr
+    assert [row["status"] for row in csv_rows(out)] == ["done"]  # the CSV is whole all the same

@@ -27,7 +27,8 @@
   match first, with paths relative to DIR, so a music server that scans DIR finds them
   (``genrelens.explore.playlists``). Only those files are written, only in DIR: the music folder is left
   alone unless DIR is inside it. Files done in an earlier run join the genre playlists only (the CSV
-  keeps no style) with an unknown length. An interrupted run writes none.
+  keeps no style) with an unknown length. An interrupted run writes none; a DIR that cannot be written
+  is exit code 2 (the CSV is complete all the same).
 - **Interrupts**: Ctrl-C (SIGINT) or SIGTERM removes the copy being tagged, ends the workers, and prints
   what was really done (``genrelens.library.interrupts``).
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
@@ -223,7 +224,11 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
     earlier = read_rows(args.out) if args.playlists else []
     finished = classify_all(args, todo, tally) if todo else []
     if args.playlists:
-        written = write_folder(args.playlists, playlist_entries(tracks, earlier, finished))
+        try:
+            written = write_folder(args.playlists, playlist_entries(tracks, earlier, finished))
+        except OSError as exc:  # not a folder, not writable, a full disk: the CSV is whole, the playlists are not
+            raise Fatal(f"the playlists could not be written into {printable(args.playlists)}: "
+                        f"{printable(exc.strerror or str(exc))}") from exc
         log.info("%d playlist(s) written to %s", len(written), printable(args.playlists))
 
 
