@@ -55,6 +55,8 @@ def test_vectors_go_into_an_hnsw_index_and_it_finds_what_numpy_finds(pgvector_ur
         assert [n.id for n in found] == exact
         assert np.allclose([n.similarity for n in found], np.sort(scores)[::-1][:10], atol=1e-4)
         assert all(n.filename.startswith("track-") and n.genre == "jazz" for n in found)
+    # the index returns at most hnsw.ef_search rows (40 by default): the search asks for as many as it needs
+    assert len(similar(database, ids[0], 100, scope="all")) == 100
 
 
 def test_the_service_on_postgresql_answers_more_like_this_through_pgvector(pgvector_url, tmp_path, audio_dir):

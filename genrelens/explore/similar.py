@@ -10,8 +10,8 @@ same model: the same track under another name). How: numpy over the candidates' 
 is at most thousands of files; every analysis: one matrix product over a per-process cache of all the
 vectors, ``VectorCache``, since reading 20k rows from SQLite alone took 40-150 ms); on PostgreSQL with
 pgvector, a search over every analysis asks the HNSW index instead (``ORDER BY v <=> q``), which is
-approximate and bounded by the index's ``ef_search`` (40 by default: plenty for n <= 100 after the
-small margin asked below).
+approximate and returns at most ``hnsw.ef_search`` rows (40 by default): the search raises it, for its
+own transaction, to the number it asks for.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from genrelens.explore.embeddings import from_bytes, matrix
 from genrelens.jobs.database import EMBEDDING_DIMS, Database, analyses, embeddings, job_files, jobs
 from genrelens.jobs.store import valid_id
 
-SCOPES = ("job", "all")
 MAX_N = 100
 
 
@@ -186,8 +185,10 @@ def _named_results(connection, score: dict[str, float]) -> list[Neighbour]:
 def _pgvector_nearest(connection, own_result: str, vector: np.ndarray, n: int) -> list[Neighbour]:
     """Every analysis, through pgvector's HNSW index: the nearest results, then the analyses naming them."""
     literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    wanted = n + 10
+    connection.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, wanted))}")  # the index's cap
     nearest = connection.execute(text(
         "SELECT result_id, 1 - (v <=> CAST(:q AS vector)) AS similarity FROM embeddings "
         "WHERE v IS NOT NULL AND result_id <> :own ORDER BY v <=> CAST(:q AS vector) LIMIT :k"),
-        {"q": literal, "own": own_result, "k": n + 10}).all()
+        {"q": literal, "own": own_result, "k": wanted}).all()
     return _named_results(connection, {row.result_id: float(row.similarity) for row in nearest})[:n]
