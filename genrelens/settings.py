@@ -63,7 +63,16 @@ def settings_from_env(env: dict | None = None) -> dict:
         "JOB_VISIBILITY_TIMEOUT_S": float(env.get("JOB_VISIBILITY_TIMEOUT_S", 600)),
         # a worker's claim on a file, renewed by its heartbeat; not renewed this long, any worker redoes the file
         "JOB_CLAIM_TIMEOUT_S": float(env.get("JOB_CLAIM_TIMEOUT_S", 300)),
+        # "more like this" without ?job=: among the analysis' own job's files (job) or every analysis kept (all)
+        "SIMILAR_SCOPE": similar_scope(env.get("SIMILAR_SCOPE") or "job"),
     }
+
+
+def similar_scope(value: str) -> str:
+    """``job`` (nobody sees another's file names) or ``all`` (a service that one person or household uses)."""
+    if value not in ("job", "all"):
+        raise ValueError(f"SIMILAR_SCOPE must be 'job' or 'all', not {value!r}")
+    return value
 
 
 def database_url(settings: dict) -> str:

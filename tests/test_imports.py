@@ -8,14 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = {"genrelens.settings", "genrelens.problems", "genrelens.results_csv", "genrelens.threads"}
 # Each room and the rooms it may import (itself included). Arrows point down: web -> jobs -> shared ->
-# analysis -> models; library beside jobs; cli (the batch command) on top of the shared modules.
+# analysis -> models; explore above jobs (web and the tagger's playlists use it); library beside jobs;
+# cli (the batch command) on top of the shared modules.
 MAY_IMPORT = {
     "models": {"models"},
     "analysis": {"analysis", "models"},
     "shared": {"shared", "analysis", "models"},
     "jobs": {"jobs", "shared", "analysis", "models"},
-    "library": {"library", "shared", "analysis", "models"},
-    "web": {"web", "jobs", "shared", "analysis", "models"},
+    "library": {"library", "explore", "shared", "analysis", "models"},
+    "explore": {"explore", "jobs", "shared", "analysis", "models"},
+    "web": {"web", "explore", "jobs", "shared", "analysis", "models"},
     "cli": {"shared", "analysis", "models"},
     "package": set(),
 }

@@ -324,3 +324,22 @@ def test_a_killed_job_pool_is_replaced_and_leaves_no_worker_behind(tmp_path, aud
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert job_pool_of(process.pid) is None
+
+
+def test_server_mode_writes_playlists_with_the_lengths_the_server_found(server, tmp_path):
+    """`--server --playlists DIR`: the job's entries carry each file's length and style, so the playlists
+    written from a service's answers say how long each file is (#EXTINF:6)."""
+    port, _ = server
+    library = tmp_path / "library"
+    library.mkdir()
+    write_audio(library / "one.mp3", chord(6, seed=35))
+    write_audio(library / "two.ogg", clicks(6, seed=36))
+    out, lists = tmp_path / "results.csv", tmp_path / "lists"
+    run = subprocess.run([sys.executable, "-m", "genrelens.library", str(library), "--out", str(out), "--quiet",
+                          "--server", f"http://127.0.0.1:{port}", "--playlists", str(lists)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = {row["filename"]: row for row in csv.DictReader(out.open())}
+    for name, row in rows.items():
+        text = (lists / f"{row['genre']}.m3u8").read_text(encoding="utf-8")
+        assert f"#EXTINF:6,{row['genre']} - {name}\n../library/{name}\n" in text

@@ -245,9 +245,15 @@ class Analysis:
     features: dict
     model: dict
     timing_ms: dict = field(default_factory=dict)
+    # "more like this": the track's unit vector in the nearest-genre index's space (musicnn's, or the
+    # student's estimate of it) and which network made it; kept beside the answer, never in its JSON
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    embedding_source: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        answer = asdict(self)
+        del answer["embedding"], answer["embedding_source"]
+        return answer
 
 
 @dataclass
@@ -390,8 +396,9 @@ class GenreClassifier:
             }
             for start, end, p, g in zip(segments.start_s[audible], segments.end_s[audible], probabilities, path)
         ]
-        tags, electronic = [], None
+        tags, electronic, embedding = [], None, None
         if answers is not None:
+            embedding = track_vector(answers.projections)
             tag_probabilities = answers.tags.mean(axis=0)
             tags = [{"tag": MSD_TAGS[i], "probability": round(float(tag_probabilities[i]), 4)}
                     for i in np.argsort(-tag_probabilities)]
@@ -410,7 +417,17 @@ class GenreClassifier:
             model={"name": model, "version": self.card.version, "backend": self._backend(model),
                    "tags_from": None if answers is None else ("student" if model in ("student", "mfcc_cnn") else "musicnn")},
             timing_ms=timing,
+            embedding=embedding,
+            embedding_source=None if embedding is None else ("musicnn" if model in ("musicnn", "ensemble") else "student"),
         )
+
+
+def track_vector(projections: np.ndarray) -> np.ndarray:
+    """One unit float32 vector for a track from its segments' nearest-genre projections (their mean: the
+    projection is linear, so it is the projection of the mean pooled features). docs/performance.md has
+    the measurement that chose this space over musicnn's tags, its other layers and the MFCCs."""
+    mean = np.asarray(projections, np.float64).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
 def summary_features(signal: np.ndarray, spectral: Spectral, settings: FeatureSettings) -> dict:

@@ -36,8 +36,10 @@ def hear(classifier: GenreClassifier, store: AnalysisStore, path: str, model: st
     existing = store.find(fingerprint, key)
     if existing is not None:
         return Heard(existing, store.result_body(existing), True, audio.samples)
-    result = classifier.analyze_decoded(audio, model, decode_ms).to_dict()
-    result_id, cached = store.add(result, audio.samples, fingerprint, key)
+    analysis = classifier.analyze_decoded(audio, model, decode_ms)
+    result = analysis.to_dict()
+    result_id, cached = store.add(result, audio.samples, fingerprint, key, analysis.embedding,
+                                  analysis.embedding_source)
     return Heard(result_id, store.result_body(result_id) if cached else result, cached, audio.samples)
 
 

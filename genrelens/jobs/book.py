@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from sqlalchemy import delete, func, insert, select, update
 
+from genrelens.analysis.glance import glance
 from genrelens.jobs.analyse import Heard
 from genrelens.jobs.claims import holder_gone
 from genrelens.jobs.database import UPLOAD_PART_BYTES, Database, job_files, jobs, upload_parts
@@ -253,7 +254,8 @@ class JobBook:
         """Record a file's result as its analysis, unless another worker recorded one first (then nothing
         is made: one analysis per file). The file's bytes go."""
         result = heard.result
-        summary = {"genre": result["genre"], "confidence": result["confidence"], "genres": result["genres"][:3]}
+        summary = {"genre": result["genre"], "confidence": result["confidence"], "genres": result["genres"][:3],
+                   **glance(result)}
         with self.db.write() as connection:
             running = connection.scalar(select(job_files.c.id).where(job_files.c.id == file_id,
                                                                      job_files.c.status.in_(ACTIVE)))
@@ -296,6 +298,7 @@ def _file_entry(row) -> dict:
         "analysis_id": row.analysis_id, "url": f"/analyses/{row.analysis_id}" if row.analysis_id else None,
         "genre": summary.get("genre"), "confidence": summary.get("confidence"), "genres": summary.get("genres", []),
         "cached": bool(row.cached), "error": error,
+        "duration_s": summary.get("duration_s"), "style": summary.get("style"), "tags": summary.get("tags"),
     }
 
 

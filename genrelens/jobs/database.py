@@ -12,6 +12,9 @@ Tables:
   because audio is large and private. The audio has a table of its own: SQLite keeps a row's columns
   together, and a column stored after a megabyte BLOB is read by walking the BLOB's overflow pages, so
   adding up the sizes of a store at its cap read the whole gigabyte (bench/bench_store_cap.py).
+- ``embeddings``: one per result, its track vector for "more like this" (``genrelens.explore``): unit
+  float32 bytes everywhere and, on PostgreSQL with the pgvector extension, the same vector in a
+  ``vector(64)`` column with an HNSW index (cosine), made at start when the extension can be had.
 - ``jobs``, ``job_files`` and ``upload_parts``: a batch, one row per file with its state, and the file's
   bytes in parts of ``UPLOAD_PART_BYTES`` until it is analysed (a worker on another machine reads them
   from here; neither end ever holds a whole file in memory).
@@ -39,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         UniqueConstraint, create_engine, event, inspect)
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,17 @@ pictures = Table(
     Column("png", LargeBinary, nullable=False),
 )
 
+EMBEDDING_DIMS = 64  # the nearest-genre index's space (genrelens.explore.embeddings says why)
+
+embeddings = Table(
+    "embeddings", metadata,  # one per result: the track's unit vector (float32, little-endian)
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # order of arrival: a reader's cache takes what is new
+    Column("result_id", String(16), ForeignKey("results.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("source", String(16), nullable=False),  # the network that made it: musicnn, or the student's estimate
+    Column("genre", String(40)),  # the result's genre, so a search over every analysis reads no result's JSON
+    Column("vector", LargeBinary, nullable=False),
+)
+
 jobs = Table(
     "jobs", metadata,
     Column("id", String(16), primary_key=True),
@@ -112,6 +127,7 @@ job_files = Table(
     Column("size", Integer),  # the upload's bytes (JOB_QUEUE_MB bounds those of the files waiting)
     Index("ix_job_files_job", "job_id", "position"),
     Index("ix_job_files_status", "status", "id"),
+    Index("ix_job_files_analysis", "analysis_id"),  # which job an analysis came from ("more like this")
 )
 
 upload_parts = Table(
@@ -141,6 +157,34 @@ def _upgrade(connection: Connection) -> None:
                                    "WHERE uploads.file_id = job_files.id) WHERE size IS NULL")
         connection.exec_driver_sql("DROP TABLE uploads")
         log.info("database upgraded: queued files' bytes moved to upload_parts")
+    connection.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_job_files_analysis ON job_files (analysis_id)")
+
+
+def _pgvector(connection: Connection) -> bool:
+    """PostgreSQL: the pgvector extension, the embeddings' ``v`` column and its HNSW index (cosine), made
+    if missing; False (numpy serves "more like this") when the extension cannot be had."""
+    available = connection.exec_driver_sql(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'").scalar()
+    if not available:
+        log.info("PostgreSQL without pgvector: \"more like this\" searches with numpy (docs/operations.md)")
+        return False
+    try:  # in a savepoint: a role that may not create the extension leaves the rest of the start intact
+        with connection.begin_nested():
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
+            connection.exec_driver_sql(f"ALTER TABLE embeddings ADD COLUMN IF NOT EXISTS v vector({EMBEDDING_DIMS})")
+            connection.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_embeddings_v ON embeddings "
+                                       "USING hnsw (v vector_cosine_ops)")
+    except DBAPIError as exc:
+        # another process starting at the same moment may have made them first: then they are there
+        made = connection.exec_driver_sql(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'embeddings' AND column_name = 'v'"
+        ).scalar()
+        if made:
+            return True
+        log.warning("pgvector is installed but could not be set up (%s): \"more like this\" searches with numpy",
+                    exc.orig)
+        return False
+    return True
 
 
 class UnsafeDatabaseFolder(RuntimeError):
@@ -184,6 +228,7 @@ class Database:
         self._engine: Engine | None = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self.has_pgvector = False  # PostgreSQL with the extension: set when the engine is made
 
     @property
     def engine(self) -> Engine:
@@ -198,6 +243,8 @@ class Database:
                 with self._engine.connect().execution_options(write=True) as connection, connection.begin():
                     metadata.create_all(connection)  # in a write transaction: processes starting together wait in turn
                     _upgrade(connection)
+                    if not self.is_sqlite and connection.dialect.name == "postgresql":
+                        self.has_pgvector = _pgvector(connection)
             return self._engine
 
     def _create_engine(self) -> Engine:

@@ -18,16 +18,17 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from genrelens.jobs.database import Database, analyses, pictures, results, signal_samples, signals
+from genrelens.jobs.database import Database, analyses, embeddings, pictures, results, signal_samples, signals
 
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 PRUNE_EVERY_S = 5.0
 SIGNAL_DTYPE = np.dtype("<f2")  # float16, little-endian: plenty for pictures, half of float32
+VECTOR_DTYPE = np.dtype("<f4")  # a track's unit vector (genrelens.explore reads it back)
 
 
 def valid_id(value: object) -> bool:
@@ -63,10 +64,12 @@ class AnalysisStore:
                 results.c.audio_hash == audio_hash, results.c.model_key == model_key))
 
     def add(self, result: dict, signal: np.ndarray, audio_hash: str | None = None,
-            model_key: str | None = None) -> tuple[str, bool]:
+            model_key: str | None = None, embedding: np.ndarray | None = None,
+            embedding_source: str | None = None) -> tuple[str, bool]:
         """Store a result and its signal; returns ``(result id, cached)``. With a hash and key already
         stored, that result's id and ``cached=True``: ``result`` is not stored (its signal is put back
-        if it had expired). No analysis names it yet: ``attach`` does."""
+        if it had expired). No analysis names it yet: ``attach`` does. ``embedding``: the track's unit
+        vector (``Analysis.embedding``), kept with a new result for "more like this"."""
         for _ in range(3):  # another process may store the same key between our look and our insert
             try:
                 with self.db.write() as connection:
@@ -80,6 +83,9 @@ class AnalysisStore:
                         body = {key: value for key, value in result.items() if key != "filename"}
                         connection.execute(insert(results).values(id=result_id, audio_hash=audio_hash, model_key=model_key,
                                                                   result=json.dumps(body), created_at=self.clock()))
+                        if embedding is not None:
+                            self._put_embedding(connection, result_id, embedding, embedding_source or "musicnn",
+                                                result.get("genre"))
                     self._put_signal(connection, result_id, signal)
                 break
             except IntegrityError:
@@ -88,6 +94,16 @@ class AnalysisStore:
             raise RuntimeError("could not store the result")  # three collisions in a row: a bug, not a race
         self.maybe_prune(keep=result_id)
         return result_id, cached
+
+    def _put_embedding(self, connection, result_id: str, vector: np.ndarray, source: str, genre: str | None) -> None:
+        """The vector as float32 bytes, and on PostgreSQL with pgvector in its ``vector`` column as well."""
+        vector = np.asarray(vector, np.float64)
+        vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(VECTOR_DTYPE)
+        connection.execute(insert(embeddings).values(result_id=result_id, source=source, genre=genre,
+                                                     vector=vector.tobytes()))
+        if self.db.has_pgvector:
+            connection.execute(text("UPDATE embeddings SET v = CAST(:v AS vector) WHERE result_id = :id"),
+                               {"v": "[" + ",".join(f"{x:.7g}" for x in vector) + "]", "id": result_id})
 
     def attach(self, result_id: str, filename: str, signal: np.ndarray, connection=None) -> str:
         """A new analysis named ``filename`` of a stored result; returns its id. The result's signal is put

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 from collections.abc import Iterator
 
+from genrelens.analysis.glance import glance
 from genrelens.library.interrupts import exit_on_sigterm
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, classify
@@ -47,7 +48,7 @@ def _classify_here(track: Track) -> Outcome:
     except Exception as exc:  # one odd file must not stop the run
         log.exception("%s: unexpected error", printable(track.path))
         return Outcome(track, error={"code": "internal_error", "message": f"Something went wrong: {exc}"})
-    outcome = Outcome(track, genres=analysis.genres[:3])
+    outcome = Outcome(track, genres=analysis.genres[:3], glance=glance(analysis.to_dict()))
     if _worker["write_tags"]:
         tag_file(outcome)
     return outcome

@@ -29,6 +29,7 @@ class Outcome:
     error: dict | None = None  # {"code", "message"}
     tag: str | None = None  # with --write-tags: "written", "already" (it said so), or None (see tag_note)
     tag_note: str | None = None  # with --write-tags: why the genre was not written into the file
+    glance: dict | None = None  # length, leading style, strongest tags (genrelens.analysis.glance): --playlists
 
     def row(self) -> dict:
         status = "failed" if self.error else "done"

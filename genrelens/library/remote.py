@@ -142,7 +142,8 @@ def outcome_of(track: Track, entry: dict) -> Outcome:
     if entry.get("status") == "done":
         genres = entry.get("genres") or ([{"genre": entry["genre"], "probability": entry.get("confidence") or 0}]
                                          if entry.get("genre") else [])
-        return Outcome(track, genres=genres[:3], analysis_id=entry.get("analysis_id"))
+        return Outcome(track, genres=genres[:3], analysis_id=entry.get("analysis_id"),
+                       glance={key: entry.get(key) for key in ("duration_s", "style", "tags")})
     error = entry.get("error") or {"code": "failed", "message": "The server could not classify this file."}
     return Outcome(track, error=error)
 

@@ -2,6 +2,7 @@
 
     python -m genrelens.library ~/Music --out results.csv [--workers 4] [--write-tags] [--model musicnn]
     python -m genrelens.library ~/Music --out results.csv --server http://127.0.0.1:5000
+    python -m genrelens.library ~/Music --out results.csv --playlists ~/Playlists
 
 - **Which files**: folders are walked in sorted order (hidden files and folders skipped, symlinked
   folders not followed) for the extensions in ``AUDIO_EXTENSIONS``; a file named on the command line
@@ -21,6 +22,13 @@
   written (a format without a genre tag, a read-only file, ...) is a warning (logged, the row's ``note``,
   counted in the summary), not a failure. At the start, the hidden copies a killed run left beside the
   files are removed.
+- **--playlists DIR**: after the run, one extended M3U per genre (``jazz.m3u8``) and per electronic style
+  (``electronic-downtempo.m3u8``) of every file classified (this run's and earlier runs' rows), best
+  match first, with paths relative to DIR, so a music server that scans DIR finds them
+  (``genrelens.explore.playlists``). Only those files are written, only in DIR: the music folder is left
+  alone unless DIR is inside it. Files done in an earlier run join the genre playlists only (the CSV
+  keeps no style) with an unknown length. An interrupted run writes none; a DIR that cannot be written
+  is exit code 2 (the CSV is complete all the same).
 - **Interrupts**: Ctrl-C (SIGINT) or SIGTERM removes the copy being tagged, ends the workers, and prints
   what was really done (``genrelens.library.interrupts``).
 - **Exit code**: 0 when every file of the run was classified, 1 when any failed, 2 when the run could
@@ -45,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES
+from genrelens.explore.playlists import write_folder
 from genrelens.library import interrupts
 from genrelens.library.file_tags import remove_leftover_copies
 from genrelens.library.interrupts import Interrupted
@@ -197,6 +206,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--server", help="send the files to a GenreLens server's job queue (http://host:5000) instead")
     add("--batch-mb", type=float, default=40.0, help="--server: at most this many MB per upload")
     add("--batch-files", type=int, default=50, help="--server: at most this many files per upload")
+    add("--playlists", metavar="DIR", help="after the run, write one M3U playlist per genre and electronic style "
+                                          "into DIR (made if missing), with paths relative to DIR")
     return parser.parse_args(argv)
 
 
@@ -205,16 +216,42 @@ def _cores() -> int:
 
 
 def run(args: argparse.Namespace, tally: Tally) -> None:
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     tracks = find_tracks(args.paths)
     if args.write_tags:
         remove_leftovers(tracks)
     todo, tally.skipped = plan(tracks, args.out)
     log.info("%d file(s) found: %d to classify, %d done before", len(tracks), len(todo), tally.skipped)
-    if not todo:
-        return
+    earlier = read_rows(args.out) if args.playlists else []
+    finished = classify_all(args, todo, tally) if todo else []
+    if args.playlists:
+        try:
+            written = write_folder(args.playlists, playlist_entries(tracks, earlier, finished))
+        except OSError as exc:  # not a folder, not writable, a full disk: the CSV is whole, the playlists are not
+            raise Fatal(f"the playlists could not be written into {printable(args.playlists)}: "
+                        f"{printable(exc.strerror or str(exc))}") from exc
+        log.info("%d playlist(s) written to %s", len(written), printable(args.playlists))
+
+
+def playlist_entries(tracks: list[Track], earlier: list[dict], finished: list[Outcome]) -> list[dict]:
+    """The files classified, in this run (with length, style and tags) and before it (from the CSV: genre
+    and confidence only, so they are in the genre playlists, not the style ones), with their paths."""
+    path_of = {track.name: track.path for track in tracks}
+    entries = {row["filename"]: {"path": path_of[row["filename"]], "filename": row["filename"], "status": "done",
+                                 "genre": row["genre"], "confidence": float(row["confidence"] or 0)}
+               for row in earlier if row["status"] == "done" and row["filename"] in path_of and row["genre"]}
+    for outcome in finished:
+        if outcome.genres:
+            entries[outcome.track.name] = {"path": outcome.track.path, "filename": outcome.track.name, "status": "done",
+                                           "genre": outcome.genres[0]["genre"],
+                                           "confidence": outcome.genres[0]["probability"], **(outcome.glance or {})}
+    return list(entries.values())
+
+
+def classify_all(args: argparse.Namespace, todo: list[Track], tally: Tally) -> list[Outcome]:
+    """Classify ``todo``, a row in ``--out`` for each as it comes; the outcomes."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     if args.server:
         from genrelens.library.remote import remote_outcomes
 
@@ -224,14 +261,17 @@ def run(args: argparse.Namespace, tally: Tally) -> None:
 
         outcomes = local_outcomes(todo, args.workers, args.model_dir, args.max_seconds, args.model, args.write_tags)
     bar = tqdm(total=len(todo), unit="file", desc="classifying", file=sys.stderr, disable=args.quiet)
+    finished = []
     try:
         with open(args.out, "a", newline="", encoding="utf-8") as out, logging_redirect_tqdm(), bar:
             for outcome in outcomes:
                 with interrupts.held():  # the row on the disk and counted, or neither
                     record(outcome, out, tally)
+                finished.append(outcome)
                 bar.update()
     finally:
         outcomes.close()  # an interrupt outside the generator ends the pool here, not when it is collected
+    return finished
 
 
 def remove_leftovers(tracks: list[Track]) -> None:

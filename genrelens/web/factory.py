@@ -17,6 +17,7 @@ from genrelens.settings import database_url, settings_from_env
 from genrelens.web import errors
 from genrelens.web.blueprints.analyses import analyses
 from genrelens.web.blueprints.api import api
+from genrelens.web.blueprints.explore import explore
 from genrelens.web.blueprints.jobs import jobs
 from genrelens.web.blueprints.page import page
 from genrelens.web.blueprints.upload import upload
@@ -64,7 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
 
         CORS(app, origins=settings["CORS_ORIGINS"])
         app.after_request(_varies_by_origin)
-    for blueprint in (page, upload, jobs, analyses, api):
+    for blueprint in (page, upload, jobs, analyses, explore, api):
         app.register_blueprint(blueprint)
     errors.register(app)
     return app

@@ -7,8 +7,11 @@ export const STATE_TEXT = {
   queued: 'Queued', running: 'Analysing…', done: 'Done', failed: 'Failed',
 };
 
-/** A row for one file (not yet in the table); `onOpen()` when a finished row is chosen. */
-export function makeRow(name, file, onOpen) {
+/**
+ * A row for one file (not yet in the table); `onOpen()` when a finished row is chosen, `onLike()` when
+ * its "More like this" is.
+ */
+export function makeRow(name, file, onOpen, onLike = () => {}) {
   const bar = h('div', { class: 'progress-bar' });
   const box = h('div', {
     class: 'progress batch-progress', role: 'progressbar', 'aria-label': `Progress of ${name}`,
@@ -19,12 +22,20 @@ export function makeRow(name, file, onOpen) {
   const label = h('span', { class: 'batch-name text-break', text: name });
   const stateText = h('div', { class: 'batch-state small' });
   const genreCell = h('td', { class: 'batch-genre' });
+  const like = h('button', { type: 'button', class: 'btn btn-link btn-sm p-0 batch-like', 'aria-expanded': 'false', hidden: true },
+    'More like this', h('span', { class: 'visually-hidden', text: ` ${name}` }));
   const tr = h('tr', { class: 'batch-row' },
-    h('th', { scope: 'row', class: 'batch-file' }, open, label),
+    h('th', { scope: 'row', class: 'batch-file' }, open, label, h('br'), like),
     h('td', { class: 'batch-status' }, box, stateText),
     genreCell);
-  // what the job says about the file (analysisId, genre, confidence) is kept here by jobs.js
-  const row = { name, file, tr, bar, box, stateText, genreCell, open, label, analysisId: null, genre: null, confidence: null };
+  // what the job says about the file (analysisId, genre, confidence, style) is kept here by jobs.js
+  const row = {
+    name, file, tr, bar, box, stateText, genreCell, open, label, like, analysisId: null, genre: null, confidence: null, style: null,
+  };
+  like.addEventListener('click', (e) => {
+    e.stopPropagation();
+    onLike();
+  });
   const show = () => {
     if (row.analysisId) onOpen();
   };
@@ -62,6 +73,7 @@ export function showRowState(row, state, { progress = null, message = '', cached
   const done = state === 'done' && Boolean(row.analysisId);
   row.open.hidden = !done;
   row.label.hidden = done;
+  row.like.hidden = !done;
   tr.classList.toggle('is-clickable', done);
   if (state === 'done' && row.genre) {
     row.genreCell.replaceChildren(

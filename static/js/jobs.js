@@ -3,6 +3,7 @@
 // the address (?job=ID, repeated), so a reload shows the table again and polling resumes.
 import { ApiError, UPLOAD_TIMEOUT_MS, apiUrl, getJSON } from './api.js';
 import { chooseBatchFiles, pathOf, planRequests, skippedNote } from './folder.js';
+import { mergeSummaries, renderChart, renderLikeList, renderPlaylists, rowMatches } from './explore.js';
 import { h } from './format.js';
 import { STATE_TEXT, csvLinks, makeRow, showRowState, summaryText } from './jobs-table.js';
 
@@ -14,9 +15,10 @@ let els = null;
 let opts = null;
 let groups = []; // one per request / job: {jobId, rows, body, xhr, timer, csv}
 let session = 0; // a new batch replaces the table; answers for the old one are then ignored
+let filter = null; // the chart's bar in force ({kind: 'genre'|'style', value}): the table shows only those files
 
 /**
- * `elements`: {section, summary, note, alert, csv, cancel, table};
+ * `elements`: {section, summary, note, alert, csv, cancel, table, glance (the chart), playlists};
  * `options`: {maxMb (the upload limit), kept (how long the server keeps a batch: "for 7 days"), labelOf(genre),
  * ready (a promise: labelOf knows the names), onOpen(analysisId, file, name), onError(title, message)}.
  */
@@ -42,6 +44,11 @@ function reset() {
   groups = [];
   els.table.querySelectorAll('tbody').forEach((b) => b.remove());
   els.csv.replaceChildren();
+  filter = null;
+  els.glance.replaceChildren();
+  els.glance.hidden = true;
+  els.playlists.replaceChildren();
+  els.playlists.hidden = true;
   els.note.hidden = true;
   els.alert.hidden = true;
   els.summary.textContent = '';
@@ -255,10 +262,62 @@ function applyJob(group, job) {
     row.analysisId = f.analysis_id || null;
     row.genre = f.genre;
     row.confidence = f.confidence;
+    row.style = f.style?.style || null;
     const state = STATE_TEXT[f.status] ? f.status : 'queued';
     setRow(row, state, { message: f.error?.message, cached: f.cached });
   }
+  group.summary = job.summary || null;
   summarise();
+  renderGlance();
+}
+
+// ---------------------------------------------------------------------------- the batch at a glance
+
+function renderGlance() {
+  const live = groups.filter((g) => g.jobId && !g.gone);
+  renderChart(els.glance, mergeSummaries(live.map((g) => g.summary)), {
+    filter,
+    labelOf: opts.labelOf,
+    onFilter: (chosen) => {
+      filter = chosen;
+      renderGlance();
+    },
+  });
+  renderPlaylists(els.playlists, live.filter((g) => g.summary).map((g) => ({ jobId: g.jobId, summary: g.summary })),
+    { labelOf: opts.labelOf, urlOf: apiUrl });
+  for (const row of groups.flatMap((g) => g.rows).filter(Boolean)) {
+    row.tr.hidden = !rowMatches(row, filter);
+    if (row.likeTr) row.likeTr.hidden = row.tr.hidden;
+  }
+}
+
+/** Open (or close) the list of the files most like this row's, under it. */
+async function toggleLike(group, row) {
+  if (row.likeTr) {
+    row.likeTr.remove();
+    row.likeTr = null;
+    row.like.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  const cell = h('td', { colspan: 3, class: 'batch-like-cell' }, h('span', { class: 'small', text: 'Finding similar files…' }));
+  row.likeTr = h('tr', { class: 'batch-like-row' }, cell);
+  row.tr.after(row.likeTr);
+  row.like.setAttribute('aria-expanded', 'true');
+  const mine = session;
+  try {
+    const data = await getJSON(`/analyses/${encodeURIComponent(row.analysisId)}/similar?n=5&job=${encodeURIComponent(group.jobId)}`);
+    if (mine !== session || !row.likeTr) return;
+    cell.replaceChildren(h('span', { class: 'small fw-semibold', text: `Most like ${row.name}:` }),
+      renderLikeList(Array.isArray(data.similar) ? data.similar : [], { labelOf: opts.labelOf, open: openAnalysisRow }));
+  } catch (err) {
+    if (mine === session && row.likeTr) cell.replaceChildren(h('span', { class: 'small text-danger', text: err.message }));
+  }
+}
+
+/** Open the result of the batch's file with this analysis id, as choosing its row does. */
+function openAnalysisRow(analysisId) {
+  const row = groups.flatMap((g) => g.rows).find((r) => r?.analysisId === analysisId);
+  if (row) row.choose();
 }
 
 // ---------------------------------------------------------------------------- the table
@@ -270,7 +329,7 @@ function addBody() {
 }
 
 function addRow(body, name, file) {
-  const row = makeRow(name, file, () => {
+  const choose = () => {
     els.table.querySelectorAll('.batch-row.is-open').forEach((r) => {
       r.classList.remove('is-open');
       r.removeAttribute('aria-current');
@@ -278,7 +337,9 @@ function addRow(body, name, file) {
     row.tr.classList.add('is-open');
     row.tr.setAttribute('aria-current', 'true');
     opts.onOpen(row.analysisId, row.file, row.name);
-  });
+  };
+  const row = makeRow(name, file, choose, () => toggleLike(groups.find((g) => g.rows.includes(row)), row));
+  row.choose = choose;
   body.append(row.tr);
   return row;
 }

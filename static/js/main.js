@@ -508,6 +508,8 @@ initJobs({
   csv: $('batch-csv'),
   cancel: $('batch-cancel'),
   table: $('batch-table'),
+  glance: $('batch-glance'),
+  playlists: $('batch-playlists'),
 }, {
   maxMb: MAX_MB,
   kept: BATCH_KEPT,

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from genrelens.jobs.book import NewFile, QueueFull, csv_rows
 from genrelens.jobs.queues import QueueUnavailable
 from genrelens.results_csv import to_csv
+from genrelens.web.blueprints.explore import with_summary
 from genrelens.web.context import chosen_model, current_classifier, display_name
 from genrelens.web.errors import ApiError
 
@@ -38,7 +39,7 @@ def create_job():
         log.error("the job queue refused job %s: %s", job_id, exc)
         book.forget(job_id)
         raise ApiError(503, "queue_unavailable", "The job queue cannot be reached; please try again later.", retry) from exc
-    response = jsonify(book.view(job_id))
+    response = jsonify(with_summary(book.view(job_id)))
     response.status_code = 202
     response.headers["Location"] = f"/jobs/{job_id}"
     return response
@@ -60,7 +61,7 @@ def _job(job_id: str) -> dict:
 
 @jobs.get("/<job_id>")
 def job(job_id: str):
-    return jsonify(_job(job_id))
+    return jsonify(with_summary(_job(job_id)))
 
 
 @jobs.get("/<job_id>/results.csv")
