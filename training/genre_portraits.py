@@ -12,8 +12,8 @@ never look) is decoded and heard twice:
 
 Each genre's profile is the mean over its files; ``training.portrait_drawing`` turns it into a 256-px
 picture in the genre's colour, written to ``static/images/genres/<slug>.png`` (styles by their lower-case
-name), with ``portraits.json`` beside them (tracks, files and the strongest pulse of each), which the
-page shows. Deterministic: the same audio gives the same bytes.
+name), with ``portraits.json`` beside them (the train tracks and files of each and its strongest pulse,
+as docs/training.md reports them). Deterministic: the same audio gives the same bytes.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ The picture is ours and abstract, but every shape in it is a measurement (see ``
 - **petals**: the genre's mean log-mel spectrum against the mean of all genres, one spoke per mel band,
   low bands at the top going clockwise. A spoke reaches past the middle circle where the genre has more
   energy in that band than genres on average (up to +10 dB at the tip), and falls short where it has
-  less: bass-heavy music swells on the right, bright music on the left.
+  less: bass-heavy music swells at the top and right, bright music at the bottom and left.
 - **ripples**: the mean autocorrelation of the onset envelope; the ring at radius r stands for one lag
   (0.1 s at the core to 2 s at the edge) and glows as strongly as the music repeats after that lag,
   with its peaks drawn as bright rings. A steady beat draws evenly spaced rings, free time a faint haze.
