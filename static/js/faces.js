@@ -65,8 +65,8 @@ function credit(photo) {
     : photo.license;
   return h('span', { class: 'photo-credit small' },
     'Photo: ',
-    h('a', { href: photo.page, target: '_blank', rel: 'noopener noreferrer', class: 'credit-link' },
-      photo.author, h('span', { class: 'visually-hidden', text: ' (the file on Wikimedia Commons, opens in a new tab)' })),
+    h('a', { href: photo.page, target: '_blank', rel: 'noopener noreferrer', class: 'credit-link' }, photo.author,
+      h('span', { class: 'visually-hidden', text: ' (the file on Wikimedia Commons, opens in a new tab)' })),
     ', ', licence);
 }
 
