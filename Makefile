@@ -9,7 +9,7 @@ ELECTRONIC_DIR ?= ../shared/data/ishkur
 OUTSIDE_DIR ?= ../shared/data/outside_dev
 SELECTION_DIR := .cache/mfcc_train_only
 
-.PHONY: run test train musicnn evaluate vendor system-deps clean
+.PHONY: run test train musicnn evaluate portraits vendor system-deps clean
 
 run: $(VENV)/.serve
 	PORT=$(PORT) $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) 'app:create_app()'  # the Procfile's; the rest in gunicorn.conf.py
@@ -19,7 +19,8 @@ test: $(VENV)/.dev
 
 # The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
 # the musicnn conversion, the heads on musicnn's outputs (they choose the served default), then the
-# student distilled from musicnn and its heads (it serves musicnn's answers on every segment).
+# student distilled from musicnn and its heads (it serves musicnn's answers on every segment), and last the
+# genre portraits.
 train: $(VENV)/.dev
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
 		--out-dir $(SELECTION_DIR) --metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt \
@@ -29,6 +30,11 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
 		--outside-dir $(OUTSIDE_DIR) --mfcc-valid-dir $(SELECTION_DIR)
 	$(BIN)/python -m training.distill --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --outside-dir $(OUTSIDE_DIR)
+	$(MAKE) portraits
+
+# Each genre's and style's portrait from its train tracks, into static/images/genres/ (docs/training.md)
+portraits: $(VENV)/.dev
+	$(BIN)/python -m training.genre_portraits --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR)
 
 # Download musicnn 0.1.0, port its MSD checkpoint, check it against the original, export LiteRT.
 musicnn: $(VENV)/.dev

@@ -5,6 +5,10 @@ uploads it through the page in headless chromium, waits for the whole result and
 
     .venv/bin/python scripts/screenshot.py                   # -> docs/screenshot.png
     .venv/bin/python scripts/screenshot.py --width 375 --out /tmp/phone.png --full
+    .venv/bin/python scripts/screenshot.py --element "#genre-guide" --out docs/images/guide.png   # one part
+
+The browser cannot reach the artist photos' host (tests/test_page.py chrome()), so the guide shows
+the artists' initials, as it does offline.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the generated song")
     parser.add_argument("--full", action="store_true", help="capture the whole page, not just the viewport")
     parser.add_argument("--shared", action="store_true", help="screenshot the /?analysis=<id> view instead")
+    parser.add_argument("--element", help="CSS selector: capture only this element of the result page")
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -70,7 +75,14 @@ def main() -> int:
                     "window.scrollTo({top: top - 80, behavior: 'instant'});")
             driver.execute_script("return new Promise(r => setTimeout(r, 700))")  # let bar transitions finish
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(args.out))
+            if args.element:
+                part = driver.find_element(By.CSS_SELECTOR, args.element)
+                driver.execute_script("document.querySelector('nav.navbar').parentElement.style.visibility = 'hidden'")
+                driver.execute_script("arguments[0].scrollIntoView({block: 'start', behavior: 'instant'})", part)
+                driver.execute_script("return new Promise(r => setTimeout(r, 300))")
+                part.screenshot(str(args.out))
+            else:
+                driver.save_screenshot(str(args.out))
     print(f"saved {args.out}")
     return 0
 

@@ -21,10 +21,13 @@ def error_response(status: int, code: str, message: str) -> Response:
     return response
 
 
-# The page's own origin only; blob: for the local file wavesurfer plays and its worker.
+# The page's own origin only; blob: for the local file wavesurfer plays and its worker; and the one
+# outside host the page loads from: Wikimedia Commons' image server, for the guide's artist photos
+# (static/js/faces.js; each shown with its author and licence, initials when it cannot load).
+PHOTO_HOST = "https://upload.wikimedia.org"
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
-    "img-src 'self' data: blob:",
+    f"img-src 'self' data: blob: {PHOTO_HOST}",
     "media-src 'self' blob:",
     "worker-src 'self' blob:",
     # wavesurfer 8 puts one fixed <style> into its shadow root; its hash (for 8.0.1 with the page's

@@ -52,6 +52,7 @@ const els = {
   result: $('result'),
   resultTitle: $('result-title'),
   topGenre: $('top-genre'),
+  topPortrait: $('top-portrait'),
   topConfidence: $('top-confidence'),
   filename: $('result-filename'),
   meta: $('result-meta'),

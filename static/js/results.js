@@ -2,6 +2,7 @@
 // timeline, the pictures and the features. Everything is built with DOM calls (no innerHTML).
 import { apiUrl } from './api.js';
 import { clearAxis, renderAxis } from './axis.js';
+import { artistList, portrait } from './faces.js';
 import { clock, duration, fixed, h, isNum, modelLabel, ms, pct, rgba, textOn } from './format.js';
 
 const FALLBACK_COLORS = ['#4f8ef7', '#f0cc5a', '#e07b39', '#d45ad8', '#a07cff', '#2bb3a3', '#a3adb8', '#ff7aa8', '#3fbf5f', '#e5484d'];
@@ -104,6 +105,7 @@ export function renderSummary(data, book, els) {
   const color = book.color(top);
 
   els.topGenre.textContent = top ? book.label(top) : 'Unknown';
+  els.topPortrait?.replaceChildren(...(top ? [portrait(top, book.label(top), 'top-portrait')] : []));
   els.topGenre.style.setProperty('--genre-color', color);
   els.topConfidence.textContent = `${pct(confidence)} confident`;
   els.topConfidence.style.backgroundColor = color;
@@ -136,16 +138,6 @@ function probabilityRow(dataset, label, color, probability, top) {
     }, bar));
 }
 
-/** Artists as a list, linked to their Wikipedia page when genres.json gives one. */
-function artistList(artists) {
-  return h('ul', { class: 'artists list-unstyled mb-0' },
-    artists.filter((a) => a && a.name).map((a) => h('li', {},
-      a.url
-        ? h('a', { href: a.url, target: '_blank', rel: 'noopener noreferrer', class: 'artist-link' },
-          a.name, h('span', { class: 'visually-hidden', text: ' (Wikipedia, opens in a new tab)' }))
-        : a.name)));
-}
-
 export function renderBars(data, book, list) {
   list.replaceChildren(...sortedGenres(data).map((g, i) =>
     probabilityRow({ genre: g.genre }, book.label(g.genre), book.color(g.genre), g.probability, i === 0)));
@@ -161,8 +153,9 @@ export function renderGuide(data, book, container) {
     const badge = h('span', { class: 'badge rounded-pill genre-pct-badge', text: pct(g.probability) });
     badge.style.backgroundColor = color;
     badge.style.color = textOn(color);
-    body.append(h('div', { class: 'd-flex align-items-start justify-content-between gap-2 mb-2' },
-      h('h3', { class: 'h5 mb-0 genre-card-title', text: book.label(g.genre) }), badge));
+    body.append(h('div', { class: 'd-flex align-items-center gap-2 mb-2' },
+      portrait(g.genre, book.label(g.genre), 'guide-portrait'),
+      h('h3', { class: 'h5 mb-0 genre-card-title flex-grow-1', text: book.label(g.genre) }), badge));
     if (info) {
       if (info.description) body.append(h('p', { class: 'genre-description', text: info.description }));
       if (Array.isArray(info.traits) && info.traits.length) {
@@ -172,7 +165,7 @@ export function renderGuide(data, book, container) {
       }
       if (Array.isArray(info.artists) && info.artists.length) {
         body.append(h('h4', { class: 'guide-label', text: 'Artists to start with' }),
-          artistList(info.artists));
+          artistList(info.artists, color));
       }
     } else {
       body.append(h('p', { class: 'text-body-secondary mb-0', text: 'No guide for this genre yet.' }));
@@ -247,10 +240,13 @@ export function renderElectronic(data, book, els) {
   const top = styles[0];
   const info = top ? book.style(top.style) : null;
   if (info && (info.description || info.artists?.length)) {
-    els.about.append(h('h4', { class: 'h6 mb-1' }, 'About ', book.styleLabel(top.style)));
+    els.about.append(h('div', { class: 'd-flex align-items-center gap-2 mb-1' },
+      portrait(top.style, book.styleLabel(top.style), 'style-portrait'),
+      h('h4', { class: 'h6 mb-0' }, 'About ', book.styleLabel(top.style))));
     if (info.description) els.about.append(h('p', { class: 'small mb-2', text: info.description }));
     if (Array.isArray(info.artists) && info.artists.length) {
-      els.about.append(h('h5', { class: 'guide-label mt-2', text: 'Artists to start with' }), artistList(info.artists));
+      els.about.append(h('h5', { class: 'guide-label mt-2', text: 'Artists to start with' }),
+        artistList(info.artists, book.styleColor(top.style)));
     }
   }
   els.about.hidden = els.about.childElementCount === 0;
