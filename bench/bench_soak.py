@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -143,6 +144,13 @@ def roles(web: WebServer) -> dict[str, list[int]]:
     return found
 
 
+def pool_ready(web: WebServer) -> bool:
+    """Every worker of the job pool has loaded and warmed its models (each logs ``job worker <name> ready``):
+    before that its RSS is not yet a worker's, and the machine is not yet quiet."""
+    workers = roles(web)["pool workers"]
+    return bool(workers) and len(re.findall(r"job worker \S+ ready", web.log_text())) >= len(workers)
+
+
 def database_facts(path: Path) -> dict:
     """Bytes of the file and its WAL, its pages and free pages, and rows, through a read-only connection."""
     facts = {"db_mb": path.stat().st_size / 1048576,
@@ -184,7 +192,8 @@ def soak(run: BenchRun, args) -> tuple[list[dict], Jobs, WebServer]:
     web = run.start(WebServer(run.tmp / "web", env={"JOB_TTL_S": ttl, "RESULT_TTL_S": ttl, "ANALYSIS_TTL_S": ttl}))
     progress(f"server: {display_command(web.command)}")
     web.wait_healthy(args.start_timeout)
-    waited, idle = wait_until_idle({web.pid}, 0.3, args.start_timeout)  # the pool's workers load their models
+    web.wait_until(lambda: pool_ready(web), args.start_timeout, "the job pool's workers not ready", 0.5)
+    waited, idle = wait_until_idle({web.pid}, 0.3, args.start_timeout)
     progress(f"warm-up: {waited:.0f} s until idle" + ("" if idle else " (still busy; measuring anyway)"))
     clips = Clips(args.clip_seconds)
     jobs = Jobs()
