@@ -78,14 +78,17 @@ def kill_while_a_file_runs(server: subprocess.Popen, database: Path, job_id: str
     while time.monotonic() < deadline:
         if any(row["status"] == "running" for row in file_rows(database, job_id)):
             os.killpg(server.pid, signal.SIGSTOP)
-            running = [row["id"] for row in file_rows(database, job_id)
-                       if row["status"] == "running" and row["claimed_by"].startswith(f"{host}:")]
+            running = []
+            try:
+                running = [row["id"] for row in file_rows(database, job_id)
+                           if row["status"] == "running" and row["claimed_by"].startswith(f"{host}:")]
+                if running:
+                    os.killpg(server.pid, signal.SIGKILL)
+            finally:
+                os.killpg(server.pid, signal.SIGCONT)  # never left stopped (a stopped process takes a SIGKILL too)
             if running:
-                os.killpg(server.pid, signal.SIGKILL)
-                os.killpg(server.pid, signal.SIGCONT)  # a stopped process takes its SIGKILL when continued
                 server.wait(timeout=60)
                 return running
-            os.killpg(server.pid, signal.SIGCONT)
         time.sleep(0.05)
     pytest.fail("no file of the job was seen running within 300 s")
 
@@ -102,7 +105,8 @@ def test_a_job_survives_sigkill_of_the_whole_server_and_a_restart_under_another_
     try:
         port = free_port()
         first = start_server(port, env, tmp_path / "first.log")
-        wait_until_serving(first, tmp_path / "first.log", lambda: request(port, "GET", "/healthz")[0] == 200)
+        wait_until_serving(first, tmp_path / "first.log", lambda: request(port, "GET", "/healthz")[0] == 200,
+                           timeout_s=240)
         body, headers = multipart_files(songs)
         status, _, data = request(port, "POST", "/jobs", body, headers)
         assert status == 202, data[:300]
@@ -115,7 +119,8 @@ def test_a_job_survives_sigkill_of_the_whole_server_and_a_restart_under_another_
         killed_at = time.monotonic()
         port = free_port()
         second = start_server(port, env, tmp_path / "second.log", hostname=NEW_HOSTNAME)
-        wait_until_serving(second, tmp_path / "second.log", lambda: request(port, "GET", "/healthz")[0] == 200)
+        wait_until_serving(second, tmp_path / "second.log", lambda: request(port, "GET", "/healthz")[0] == 200,
+                           timeout_s=240)
         view = wait_for(lambda: (v := json.loads(request(port, "GET", f"/jobs/{job_id}")[2]))["status"] == "done" and v,
                         600, "the job did not finish after the restart")
         print(f"the job was done {time.monotonic() - killed_at:.0f} s after the kill (JOB_CLAIM_TIMEOUT_S=10)")
