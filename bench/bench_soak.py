@@ -199,7 +199,7 @@ def soak(run: BenchRun, args) -> tuple[list[dict], Jobs, WebServer]:
     jobs = Jobs()
     started = time.perf_counter()
     rows = [record("start", web, started, [], jobs)]
-    job_at = {round(j * args.uploads / max(1, args.jobs)): j for j in range(args.jobs)}  # upload count -> job
+    job_at = sorted(round(j * args.uploads / max(1, args.jobs)) for j in range(args.jobs))  # after so many uploads
     next_take = args.uploads  # job takes follow the uploads' takes: never the same audio twice
     done_count, lock = [0], threading.Lock()
 
@@ -215,8 +215,8 @@ def soak(run: BenchRun, args) -> tuple[list[dict], Jobs, WebServer]:
             last_poll = 0.0
             while True:
                 finished = all(f.done() for f in futures)
-                for count in [c for c in job_at if c <= done_count[0]]:
-                    job_at.pop(count)
+                while job_at and job_at[0] <= done_count[0]:
+                    job_at.pop(0)
                     send_job(web.port, clips, next_take, args.files_per_job, jobs)
                     next_take += args.files_per_job
                 if time.perf_counter() - last_poll > args.poll_s or finished:
@@ -228,7 +228,7 @@ def soak(run: BenchRun, args) -> tuple[list[dict], Jobs, WebServer]:
                 time.sleep(0.1)
             window = [f.result() for f in futures]
             rows.append(record(f"{start + len(window)} uploads", web, started, window, jobs))
-    for count in sorted(job_at):  # rounding can leave the last job for after the last upload
+    for _ in job_at:  # more jobs than uploads: the rest go in after the last upload
         send_job(web.port, clips, next_take, args.files_per_job, jobs)
         next_take += args.files_per_job
     deadline = time.perf_counter() + args.job_timeout
