@@ -10,11 +10,11 @@ A bench script keeps only what it measures; the rest is here:
   environment; ``RedisServer``, ``PostgresServer``, ``celery_node`` and ``tagger`` beside it;
 - ``processes``: ``Process`` (own session, log file, stopped with its process group) and what ``/proc``
   says of processes (CPU, memory, children, sessions, idleness);
-- ``client``: HTTP requests over loopback and multipart bodies;
+- ``client``: HTTP requests over loopback and multipart bodies (of files, or of bytes made in memory);
 - ``takes``: timed takes (warm-up, repeats, interleaving, concurrent clients) and percentiles;
 - ``facts``: the machine, the package versions, the git commit;
 - ``report``: progress lines, number formats, verdicts against targets, markdown tables, the header lines;
-- ``audio``: synthetic music-like MP3/WAV files, as many distinct copies as a bench needs.
+- ``audio``: synthetic music-like MP3/WAV files, as many distinct copies as a bench needs (or WAVs in memory).
 
 A server with its own settings and database, in a script::
 
@@ -27,8 +27,8 @@ A server with its own settings and database, in a script::
 Run a script from the repository root (``.venv/bin/python bench/bench_x.py``): its folder is then on
 ``sys.path`` and ``import harness`` finds this package.
 """
-from .audio import UPLOAD_FILES, encode, make_audio, one_of_each, synth_music
-from .client import http_request, multipart
+from .audio import UPLOAD_FILES, encode, make_audio, one_of_each, synth_music, wav_bytes
+from .client import http_request, multipart, multipart_of
 from .facts import git_state, machine, versions
 from .processes import (ROOT, BenchError, CpuMeter, Process, Processes, children, cpu_seconds, log_tails,
                         machine_busy, mapped_libraries, memory_mb, own_cpu, session_cpu, session_processes,
@@ -42,7 +42,7 @@ __all__ = [
     "ROOT", "UPLOAD_FILES", "BenchError", "BenchRun", "CpuMeter", "PostgresServer", "Process", "Processes",
     "RedisServer", "Takes", "WebServer", "bench_env", "celery_node", "children", "concurrently", "cpu_seconds",
     "display_command", "encode", "fmt", "git_state", "http_request", "interleaved", "log_tails", "machine",
-    "machine_busy", "make_audio", "mapped_libraries", "median_ms", "memory_mb", "multipart", "one_of_each",
-    "own_cpu", "percentile", "procfile_command", "progress", "session_cpu", "session_processes", "synth_music",
-    "table", "tagger", "takes", "verdict", "versions", "wait_until_idle", "write_report",
+    "machine_busy", "make_audio", "mapped_libraries", "median_ms", "memory_mb", "multipart", "multipart_of",
+    "one_of_each", "own_cpu", "percentile", "procfile_command", "progress", "session_cpu", "session_processes",
+    "synth_music", "table", "tagger", "takes", "verdict", "versions", "wait_until_idle", "wav_bytes", "write_report",
 ]

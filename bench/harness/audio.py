@@ -5,8 +5,10 @@ chords, bass, melody and drums, every bar different so the encoder has real work
 """
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,19 @@ def encode(signal: np.ndarray, path: Path, sr: int = 44100) -> Path:
                "-f", "f32le", "-ar", str(sr), "-ac", "2", "-i", "pipe:0", *codec, str(path)]
     subprocess.run(command, input=np.ascontiguousarray(signal).tobytes(), check=True, timeout=300)
     return path
+
+
+def wav_bytes(signal: np.ndarray, sr: int = 44100) -> bytes:
+    """(samples,) or (samples, channels) float32 -> a 16-bit PCM WAV in memory, no ffmpeg: for benches that
+    send thousands of short takes."""
+    frames = signal if signal.ndim == 2 else signal[:, None]
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(frames.shape[1])
+        wav.setsampwidth(2)
+        wav.setframerate(sr)
+        wav.writeframes((np.clip(frames, -1, 1) * 32767).astype("<i2").tobytes())
+    return out.getvalue()
 
 
 def make_audio(folder: Path, counts: dict[str, int]) -> dict[str, list[Path]]:
