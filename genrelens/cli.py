@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES, GenreClassifier
 from genrelens.models import DEFAULT_MODEL_DIR
 from genrelens.problems import FileProblem, classify
+from genrelens.settings import model_runtime
 
 
 def pct(probability: float, digits: int = 0) -> str:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model)
+    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model, runtime=model_runtime())
     failures = 0
     for path in args.files:
         try:

@@ -18,6 +18,7 @@ from genrelens.library.interrupts import exit_on_sigterm
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, classify
 from genrelens.results_csv import printable
+from genrelens.settings import model_runtime
 from genrelens.threads import one_math_thread
 
 log = logging.getLogger("genrelens.library")
@@ -32,7 +33,8 @@ def _start_worker(model_dir: str, max_seconds: float, model: str | None, write_t
     try:
         from genrelens.analysis.pipeline import GenreClassifier
 
-        _worker["classifier"] = GenreClassifier(model_dir, max_seconds, default_model=model, musicnn_threads=1)
+        _worker["classifier"] = GenreClassifier(model_dir, max_seconds, default_model=model, musicnn_threads=1,
+                                                runtime=model_runtime())
     except Exception as exc:  # a failing initializer makes Pool start workers forever: report it instead
         _worker["broken"] = f"the models could not be loaded from {model_dir}: {exc}"
 
@@ -57,6 +59,7 @@ def local_outcomes(todo: list[Track], workers: int, model_dir: str, max_seconds:
                    write_tags: bool) -> Iterator[Outcome]:
     """Each file's Outcome as a worker finishes it."""
     one_math_thread()  # the spawned workers inherit it (genrelens/threads.py)
+    model_runtime()  # a bad MODEL_RUNTIME stops here, before any worker starts
     workers = max(1, min(workers, len(todo)))
     log.info("starting %d worker process(es)", workers)
     context = multiprocessing.get_context("spawn")
