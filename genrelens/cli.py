@@ -32,9 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_ANALYSIS_SECONDS)
     parser.add_argument("--model", choices=MODEL_NAMES, help="default: the one chosen on VALID (models/musicnn_card.json)")
     args = parser.parse_args(argv)
+    try:
+        runtime = model_runtime()
+    except ValueError as exc:  # a bad MODEL_RUNTIME: said in one line, before any work
+        parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model, runtime=model_runtime())
+    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model, runtime=runtime)
     failures = 0
     for path in args.files:
         try:

@@ -34,6 +34,7 @@ from genrelens.models import DEFAULT_MODEL_DIR
 from genrelens.models.heads import ensemble_average
 from genrelens.models.mfcc_cnn import ModelCard, load_predictor
 from genrelens.models.musicnn import MSD_TAGS, MusicnnModels
+from genrelens.models.runtimes import RUNTIMES_FILE
 from genrelens.models.student import StudentModel, student_input
 
 log = logging.getLogger(__name__)
@@ -464,9 +465,11 @@ def audio_hash(samples: np.ndarray) -> str:
 
 
 def files_digest(folder: Path) -> str:
-    """A short digest of every file in the model folder: retraining any model changes it."""
+    """A short digest of every file in the model folder: retraining any model changes it. Not of
+    ``runtimes.json``: which engine ran is in ``model_key`` itself, and a new bench record that changes
+    no engine must not make every stored answer look stale."""
     digest = hashlib.blake2b(digest_size=6)
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != RUNTIMES_FILE):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -59,7 +59,10 @@ def local_outcomes(todo: list[Track], workers: int, model_dir: str, max_seconds:
                    write_tags: bool) -> Iterator[Outcome]:
     """Each file's Outcome as a worker finishes it."""
     one_math_thread()  # the spawned workers inherit it (genrelens/threads.py)
-    model_runtime()  # a bad MODEL_RUNTIME stops here, before any worker starts
+    try:
+        model_runtime()  # a bad MODEL_RUNTIME stops the run here, in one line, before any worker starts
+    except ValueError as exc:
+        raise Fatal(str(exc)) from None
     workers = max(1, min(workers, len(todo)))
     log.info("starting %d worker process(es)", workers)
     context = multiprocessing.get_context("spawn")
