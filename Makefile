@@ -19,7 +19,8 @@ test: $(VENV)/.dev
 
 # The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
 # the musicnn conversion, the heads on musicnn's outputs (they choose the served default), then the
-# student distilled from musicnn and its heads (it serves musicnn's answers on every segment).
+# student distilled from musicnn and its heads (it serves musicnn's answers on every segment), and the
+# ONNX twins of the three networks (bench/bench_runtimes.py --write then re-chooses their engines).
 train: $(VENV)/.dev
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
 		--out-dir $(SELECTION_DIR) --metrics-dir $(SELECTION_DIR)/metrics --mapping $(SELECTION_DIR)/genre_mapping.txt \
@@ -29,6 +30,7 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
 		--outside-dir $(OUTSIDE_DIR) --mfcc-valid-dir $(SELECTION_DIR)
 	$(BIN)/python -m training.distill --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --outside-dir $(OUTSIDE_DIR)
+	$(BIN)/python -m training.export_onnx
 
 # Download musicnn 0.1.0, port its MSD checkpoint, check it against the original, export LiteRT.
 musicnn: $(VENV)/.dev
