@@ -187,6 +187,12 @@ class Network:
             self._ensure()
 
     def _ensure(self) -> None:
+        """This process's engine, made now if it has none or only the one it inherited through a fork.
+
+        An inherited LiteRT interpreter with two XNNPACK threads ran about half as fast in a worker as a
+        fresh one (its threads stayed in the parent); it is kept, never freed, because its destructor
+        would wait for those threads forever.
+        """
         if self._engine is not None and self._pid == os.getpid():
             return
         if self._engine is not None:
