@@ -19,7 +19,8 @@ test: $(VENV)/.dev
 
 # The MFCC CNN fitted on train alone (for choosing on VALID), the shipped one (train+valid),
 # the musicnn conversion, the heads on musicnn's outputs (they choose the served default), then the
-# student distilled from musicnn and its heads (it serves musicnn's answers on every segment), and last the
+# student distilled from musicnn and its heads (it serves musicnn's answers on every segment), the ONNX
+# twins of the three networks (bench/bench_runtimes.py --write then re-chooses their engines), and last the
 # genre portraits.
 train: $(VENV)/.dev
 	$(BIN)/python -m training.train --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --fit-on train \
@@ -30,6 +31,7 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training.musicnn_head --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) \
 		--outside-dir $(OUTSIDE_DIR) --mfcc-valid-dir $(SELECTION_DIR)
 	$(BIN)/python -m training.distill --data-dir $(DATA_DIR) --electronic-dir $(ELECTRONIC_DIR) --outside-dir $(OUTSIDE_DIR)
+	$(BIN)/python -m training.export_onnx
 	$(MAKE) portraits
 
 # Each genre's and style's portrait from its train tracks, into static/images/genres/ (docs/training.md)

@@ -10,8 +10,8 @@ app it is, with none of that.
 
 With ``preload_app`` the models and librosa are loaded and warmed once in the master; each forked
 worker then warms its own copy, because the first LiteRT call after a fork costs 50-70 ms more than
-the rest. XNNPACK's threads do not survive a fork, so the master frees its LiteRT interpreters (musicnn's
-and the student's) before forking and every worker makes its own (``genrelens.models.musicnn.MusicnnNetwork``).
+the rest. XNNPACK's threads do not survive a fork, so the master frees its engines (LiteRT interpreters,
+ONNX Runtime sessions) before forking and every worker makes its own (``genrelens.models.runtimes.Network``).
 
 The embedded job pool (``python -m genrelens.jobs.pool``) is started beside the workers once the server is
 ready, restarted by a thread of the master when it dies (``/healthz`` says ``degraded`` while it is down:

@@ -37,7 +37,7 @@ from harness import mapped_libraries, memory_mb, multipart, progress, table, ver
 from harness import percentile as pct
 
 PICTURES = ("waveform", "spectrogram", "mel_spectrogram", "mfcc")  # the page's order
-SERVICE_ENV = ("DEFAULT_MODEL", "MUSICNN_THREADS", "WEB_CONCURRENCY")
+SERVICE_ENV = ("DEFAULT_MODEL", "MODEL_RUNTIME", "MUSICNN_THREADS", "WEB_CONCURRENCY")
 TENSORFLOW = re.compile(r"libtensorflow|/site-packages/tensorflow/|/site-packages/tf_keras/")
 
 

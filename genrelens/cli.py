@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from genrelens.analysis.pipeline import DEFAULT_MAX_ANALYSIS_SECONDS, MODEL_NAMES, GenreClassifier
 from genrelens.models import DEFAULT_MODEL_DIR
 from genrelens.problems import FileProblem, classify
+from genrelens.settings import model_runtime
 
 
 def pct(probability: float, digits: int = 0) -> str:
@@ -31,9 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_ANALYSIS_SECONDS)
     parser.add_argument("--model", choices=MODEL_NAMES, help="default: the one chosen on VALID (models/musicnn_card.json)")
     args = parser.parse_args(argv)
+    try:
+        runtime = model_runtime()
+    except ValueError as exc:  # a bad MODEL_RUNTIME: said in one line, before any work
+        parser.error(str(exc))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model)
+    classifier = GenreClassifier(args.model_dir, args.max_seconds, default_model=args.model, runtime=runtime)
     failures = 0
     for path in args.files:
         try:

@@ -9,6 +9,7 @@ import os
 import tempfile
 
 from genrelens.models import DEFAULT_MODEL_DIR
+from genrelens.models.runtimes import DEFAULT_CHOICE, check_choice
 
 
 def default_state_dir(env: dict) -> str:
@@ -32,6 +33,13 @@ def usable_cpus() -> int:
     return cpu_count()
 
 
+def model_runtime(env: dict | None = None) -> str:
+    """``MODEL_RUNTIME``: the engine of each network (``auto``: the winners in models/runtimes.json).
+    A value that is not one of them stops the start with a ``ValueError`` that lists the valid ones."""
+    env = os.environ if env is None else env
+    return check_choice(env.get("MODEL_RUNTIME") or DEFAULT_CHOICE)
+
+
 def settings_from_env(env: dict | None = None) -> dict:
     env = os.environ if env is None else env
     analysis_dir = env.get("ANALYSIS_DIR") or default_state_dir(env)
@@ -49,6 +57,7 @@ def settings_from_env(env: dict | None = None) -> dict:
         "DECODE_TIMEOUT_S": float(env.get("DECODE_TIMEOUT_S", 60)),
         "DEFAULT_MODEL": env.get("DEFAULT_MODEL") or None,
         "MUSICNN_THREADS": int(env.get("MUSICNN_THREADS", 2)),
+        "MODEL_RUNTIME": model_runtime(env),
         # Jobs and analyses: SQLite in ANALYSIS_DIR unless DATABASE_URL names another database.
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         # Empty: the embedded pool of JOB_WORKERS local processes. redis://...: Celery workers anywhere.
@@ -82,7 +91,7 @@ def database_url(settings: dict) -> str:
 
 # What a worker process needs of the web app's settings, passed on as environment variables.
 WORKER_SETTINGS = ("MAX_ANALYSIS_SECONDS", "ANALYSIS_DIR", "ANALYSIS_TTL_S", "ANALYSIS_STORE_MB", "RESULT_TTL_S",
-                   "MODEL_DIR", "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS",
+                   "MODEL_DIR", "MODEL_RUNTIME", "DECODE_TIMEOUT_S", "DEFAULT_MODEL", "DATABASE_URL", "BROKER_URL", "JOB_WORKERS",
                    "JOB_QUEUE_LIMIT", "JOB_QUEUE_MB", "JOB_TTL_S", "JOB_VISIBILITY_TIMEOUT_S", "JOB_CLAIM_TIMEOUT_S",
                    "UPLOAD_DIR")
 

@@ -246,7 +246,7 @@ def test_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     classifier = application.extensions["genre"]["classifier"]
     assert application.config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
     assert classifier.max_seconds == 30 and classifier.default_model == "ensemble"
-    assert classifier.musicnn.network._threads == 1
+    assert classifier.musicnn.network.network.threads == 1
     assert application.extensions["genre"]["queue"].name == "celery"  # a client only: nothing is sent yet
     assert application.extensions["genre"]["database"].url == f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
 

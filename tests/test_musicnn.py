@@ -211,11 +211,12 @@ def test_the_electronic_clips_codec_does_not_make_music_electronic(classifier, a
 
 
 def test_the_backend_named_is_the_one_that_answered(monkeypatch):
-    """With the MFCC CNN on Keras, musicnn still runs on LiteRT: each answer names what ran it."""
+    """With the MFCC CNN on Keras, musicnn still runs on LiteRT: each answer names what ran it (ONNX
+    Runtime's names: tests/test_runtimes.py)."""
     from genrelens.analysis.pipeline import GenreClassifier
 
     monkeypatch.setenv("GENRE_BACKEND", "keras")
-    mixed = GenreClassifier(ROOT / "models")
+    mixed = GenreClassifier(ROOT / "models", runtime="litert")
     backends = {m: mixed.analyze_signal(chord(6.0), 6.0, m).model["backend"] for m in mixed.models}
     assert backends == {"student": "tflite", "musicnn": "tflite", "mfcc_cnn": "keras", "ensemble": "keras+tflite"}
 

@@ -34,6 +34,7 @@ from genrelens.models import DEFAULT_MODEL_DIR
 from genrelens.models.heads import ensemble_average
 from genrelens.models.mfcc_cnn import ModelCard, load_predictor
 from genrelens.models.musicnn import MSD_TAGS, MusicnnModels
+from genrelens.models.runtimes import RUNTIMES_FILE
 from genrelens.models.student import StudentModel, student_input
 
 log = logging.getLogger(__name__)
@@ -275,13 +276,15 @@ class GenreClassifier:
     """
 
     def __init__(self, model_dir: Path | str = DEFAULT_MODEL_DIR, max_seconds: float = DEFAULT_MAX_ANALYSIS_SECONDS,
-                 decode_timeout_s: float = 60.0, default_model: str | None = None, musicnn_threads: int = 1):
+                 decode_timeout_s: float = 60.0, default_model: str | None = None, musicnn_threads: int = 1,
+                 runtime: str = "auto"):
+        """``runtime``: ``MODEL_RUNTIME`` (``genrelens.models.runtimes``), the engine of each network."""
         model_dir = Path(model_dir)
         self.card = ModelCard.load(model_dir)
         self.settings = FeatureSettings.from_dict(self.card.features)
-        self.predictor = load_predictor(model_dir, self.card)
-        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads)
-        self.student = StudentModel.load(model_dir, self.card.genres) if self.musicnn else None
+        self.predictor = load_predictor(model_dir, self.card, runtime=runtime)
+        self.musicnn = MusicnnModels.load(model_dir, self.card.genres, musicnn_threads, runtime)
+        self.student = StudentModel.load(model_dir, self.card.genres, runtime=runtime) if self.musicnn else None
         self.weights_digest = files_digest(model_dir)
         self.max_seconds = float(max_seconds)
         self.decode_timeout_s = float(decode_timeout_s)
@@ -301,10 +304,13 @@ class GenreClassifier:
         return self.card.genres
 
     def release(self) -> None:
-        """Free the LiteRT interpreters that cannot cross a fork (gunicorn's master, before forking)."""
+        """Free the engines' sessions and interpreters, which must not cross a fork (gunicorn's master,
+        before forking): each process makes its own on first use."""
         for model in (self.musicnn, self.student):
             if model:
                 model.network.release()
+        if hasattr(self.predictor, "release"):
+            self.predictor.release()
 
     def warm_up(self) -> None:
         """Compile librosa's numba code and the models' kernels now, not in the first request."""
@@ -317,8 +323,11 @@ class GenreClassifier:
         return decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
 
     def model_key(self, model: str | None = None) -> str:
-        """Names the model and the exact files it runs on: equal keys give equal answers for equal audio."""
-        return f"{model or self.default_model}@{self.card.version}+{self.weights_digest}"
+        """Names the model, the exact files and the engines it runs on: equal keys give equal answers for
+        equal audio (engines agree only to within rounding, so an answer is not reused across them)."""
+        model = model or self.default_model
+        key = f"{model}@{self.card.version}+{self.weights_digest}"
+        return key if self._backend(model) == "tflite" else f"{key}/{self._backend(model)}"
 
     def analyze_file(self, path: str, model: str | None = None) -> tuple[Analysis, np.ndarray]:
         """Analyse one file; returns the result and the decoded signal (for the pictures)."""
@@ -345,10 +354,25 @@ class GenreClassifier:
         out = self.student.network.run(student_input(segments.mel[audible], segments.rms[audible], self.student.card.level_dbfs))
         return SegmentAnswers(out["genres"], out["tags"], out["styles"], out["embedding"])
 
+    def network_inputs(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+        """What each network is fed for a decoded signal, as ``analyze_signal`` feeds it (audible segments
+        only), by the names of ``models/runtimes.json``: for comparing engines on real inputs."""
+        signal, _, segments = extract_features(samples, self.settings, model_rows=True)
+        audible = ~segments.silent
+        inputs = {"mfcc_cnn": segments.features[audible]}
+        if self.musicnn:
+            inputs["musicnn"] = musicnn_features.patches(signal, self.settings.sample_rate, segments.start_s[audible],
+                                                         self.musicnn.card.get("input_level_dbfs"))
+        if self.student:
+            inputs["student"] = student_input(segments.mel[audible], segments.rms[audible], self.student.card.level_dbfs)
+        return inputs
+
     def _backend(self, model: str) -> str:
-        """What ran the model that answered: musicnn and the student run on LiteRT (the heads on numpy)."""
-        parts = {"mfcc_cnn": [self.predictor.backend], "musicnn": ["tflite"], "student": ["tflite"],
-                 "ensemble": [self.predictor.backend, "tflite"]}[model]
+        """What ran the model that answered: each network's engine (``tflite`` for LiteRT; the heads on numpy)."""
+        musicnn = self.musicnn.network.label if self.musicnn else None
+        student = self.student.network.label if self.student else musicnn
+        parts = {"mfcc_cnn": [self.predictor.backend], "musicnn": [musicnn], "student": [student],
+                 "ensemble": [self.predictor.backend, musicnn]}[model]
         return "+".join(dict.fromkeys(parts))
 
     def analyze_signal(self, samples: np.ndarray, source_duration_s: float, model: str | None = None,
@@ -458,9 +482,11 @@ def audio_hash(samples: np.ndarray) -> str:
 
 
 def files_digest(folder: Path) -> str:
-    """A short digest of every file in the model folder: retraining any model changes it."""
+    """A short digest of every file in the model folder: retraining any model changes it. Not of
+    ``runtimes.json``: which engine ran is in ``model_key`` itself, and a new bench record that changes
+    no engine must not make every stored answer look stale."""
     digest = hashlib.blake2b(digest_size=6)
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != RUNTIMES_FILE):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

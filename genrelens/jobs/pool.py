@@ -77,7 +77,7 @@ class WorkerContext:
         os.makedirs(settings["UPLOAD_DIR"], mode=0o700, exist_ok=True)
         database = Database(database_url(settings))
         classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
-                                     settings["DEFAULT_MODEL"], musicnn_threads)
+                                     settings["DEFAULT_MODEL"], musicnn_threads, settings["MODEL_RUNTIME"])
         store, book = AnalysisStore.from_settings(database, settings), JobBook.from_settings(database, settings)
         return cls(classifier, store, book, settings["UPLOAD_DIR"])
 

@@ -19,6 +19,7 @@ from genrelens.library.interrupts import exit_on_sigterm
 from genrelens.library.outcomes import Fatal, Outcome, Track, tag_file
 from genrelens.problems import FileProblem, classify
 from genrelens.results_csv import printable
+from genrelens.settings import model_runtime
 from genrelens.threads import one_math_thread
 
 log = logging.getLogger("genrelens.library")
@@ -33,7 +34,8 @@ def _start_worker(model_dir: str, max_seconds: float, model: str | None, write_t
     try:
         from genrelens.analysis.pipeline import GenreClassifier
 
-        _worker["classifier"] = GenreClassifier(model_dir, max_seconds, default_model=model, musicnn_threads=1)
+        _worker["classifier"] = GenreClassifier(model_dir, max_seconds, default_model=model, musicnn_threads=1,
+                                                runtime=model_runtime())
     except Exception as exc:  # a failing initializer makes Pool start workers forever: report it instead
         _worker["broken"] = f"the models could not be loaded from {model_dir}: {exc}"
 
@@ -58,6 +60,10 @@ def local_outcomes(todo: list[Track], workers: int, model_dir: str, max_seconds:
                    write_tags: bool) -> Iterator[Outcome]:
     """Each file's Outcome as a worker finishes it."""
     one_math_thread()  # the spawned workers inherit it (genrelens/threads.py)
+    try:
+        model_runtime()  # a bad MODEL_RUNTIME stops the run here, in one line, before any worker starts
+    except ValueError as exc:
+        raise Fatal(str(exc)) from None
     workers = max(1, min(workers, len(todo)))
     log.info("starting %d worker process(es)", workers)
     context = multiprocessing.get_context("spawn")

@@ -1,5 +1,5 @@
 """The MFCC CNN as the server runs it: its card (which also names the genres and the feature settings
-of every model), and a predictor (TFLite, else Keras).
+of every model), and a predictor (the ``.tflite`` on LiteRT or its ONNX twin, else Keras).
 
 TFLite through ``ai-edge-litert`` starts in well under a second and needs no TensorFlow, which
 also keeps gunicorn's ``--preload`` safe. Keras is the fallback where no ``.tflite`` file or no
@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from genrelens.models.runtimes import LITERT, Network, NetworkSpec, choose, installed
 
 log = logging.getLogger(__name__)
 
@@ -48,39 +49,28 @@ class Predictor:
         raise NotImplementedError
 
 
-class TFLitePredictor(Predictor):
-    """LiteRT with one fixed batch shape: segments go through in blocks of ``BATCH`` (the last padded).
+class NetworkPredictor(Predictor):
+    """The ``.tflite`` file on LiteRT, or its ONNX twin on ONNX Runtime, with one fixed batch shape:
+    segments go through in blocks of ``BATCH`` (the last padded).
 
     Resizing the input for every upload's segment count re-plans the interpreter's buffers each
     time, and a worker's memory then creeps up; a fixed shape allocates once.
     """
 
-    backend = "tflite"
     BATCH = 16
+    SPEC = NetworkSpec("mfcc_cnn", TFLITE_FILE, {"genres": 11}, BATCH)
 
-    def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, model_dir: Path, runtime: str = LITERT, n_genres: int = 11):
+        spec = NetworkSpec(self.SPEC.name, TFLITE_FILE, {"genres": n_genres}, self.BATCH)
+        self._network = Network(spec, model_dir, runtime, threads=1)
+        self._network.connect()  # a missing engine or a broken file fails here, at start
+        self.backend = self._network.label
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=1)
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]
-        shape = [self.BATCH, *self._input["shape"][1:]]
-        self._interpreter.resize_tensor_input(self._input["index"], shape)
-        self._interpreter.allocate_tensors()
-        self._block = np.zeros(shape, dtype=np.float32)
-        self._lock = threading.Lock()  # one interpreter, and threaded servers exist
+    def release(self) -> None:
+        self._network.release()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        results = []
-        with self._lock:
-            for first in range(0, len(batch), self.BATCH):
-                part = batch[first : first + self.BATCH]
-                self._block[: len(part)] = part.reshape(len(part), *self._block.shape[1:])
-                self._block[len(part) :] = 0.0
-                self._interpreter.set_tensor(self._input["index"], self._block)
-                self._interpreter.invoke()
-                results.append(self._interpreter.get_tensor(self._output["index"])[: len(part)].copy())
-        return np.concatenate(results) if results else np.zeros((0, self._output["shape"][-1]), np.float32)
+        return self._network.run(batch)["genres"]
 
 
 class KerasPredictor(Predictor):
@@ -96,14 +86,18 @@ class KerasPredictor(Predictor):
         return np.asarray(self._model(batch, training=False))
 
 
-def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None) -> Predictor:
+def load_predictor(model_dir: Path, card: ModelCard, backend: str | None = None, runtime: str = "auto") -> Predictor:
+    """``backend`` (``GENRE_BACKEND``): ``tflite`` runs the network on LiteRT, ``keras`` on Keras, ``auto`` on
+    the engine ``runtime`` (``MODEL_RUNTIME``) chooses, falling back to Keras where LiteRT is missing."""
     backend = backend or os.environ.get("GENRE_BACKEND", "auto")
     if backend not in BACKENDS:
         raise ValueError(f"GENRE_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
-    tflite = model_dir / TFLITE_FILE
-    if backend in ("auto", "tflite") and tflite.exists():
+    model_dir = Path(model_dir)
+    # LiteRT is the reference engine and the fallback: without it the network runs on Keras, as before
+    if backend in ("auto", "tflite") and (model_dir / TFLITE_FILE).exists() and (backend == "tflite" or installed(LITERT)):
         try:
-            return TFLitePredictor(tflite)
+            engine = LITERT if backend == "tflite" else choose(NetworkPredictor.SPEC, model_dir, runtime)
+            return NetworkPredictor(model_dir, engine, len(card.genres))
         except ImportError:
             if backend == "tflite":
                 raise

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from genrelens.models.runtimes import LITERT, Network, NetworkSpec, choose
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ STUDENT_CARD_FILE = "student_card.json"
 MAX_GAIN = 10 ** (24 / 20)  # as musicnn_features: a near-silent segment is not blown up past +24 dB
 # Output widths tell LiteRT's unnamed outputs apart (and name the Keras model's).
 OUTPUT_WIDTHS = {"genres": 11, "tags": 50, "styles": 7, "embedding": 64}
-_INHERITED_INTERPRETERS: list = []  # never freed in a forked child: see MusicnnNetwork._connect
 
 
 def student_input(mel: np.ndarray, levels: np.ndarray, level_dbfs: float) -> np.ndarray:
@@ -56,50 +55,27 @@ class StudentCard:
 
 
 class StudentNetwork:
-    """The student on LiteRT with one fixed batch shape (no re-planning per upload, flat memory)."""
+    """The student on the engine ``runtime`` names, with one fixed batch shape (no re-planning per
+    upload, flat memory)."""
 
     BATCH = 8
+    SPEC = NetworkSpec("student", STUDENT_FILE, OUTPUT_WIDTHS, BATCH)
 
-    def __init__(self, path: Path, threads: int = 1):
-        self._path, self._threads = Path(path), threads
-        self._lock = threading.Lock()
-        self._interpreter, self._pid = None, None
+    def __init__(self, path: Path, threads: int = 1, runtime: str = LITERT):
+        """``path``: the ``.tflite`` file; the ``.onnx`` beside it serves when ``runtime`` is ONNX Runtime."""
+        self.network = Network(self.SPEC, Path(path).parent, runtime, threads)
+
+    @property
+    def label(self) -> str:
+        return self.network.label
 
     def release(self) -> None:
-        """Free the interpreter (gunicorn's master before forking; the next ``run`` makes a new one)."""
-        with self._lock:
-            self._interpreter, self._pid = None, None
-
-    def _connect(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        if self._interpreter is not None:
-            _INHERITED_INTERPRETERS.append(self._interpreter)
-        self._interpreter = Interpreter(model_path=str(self._path), num_threads=self._threads)
-        self._input = self._interpreter.get_input_details()[0]
-        shape = [self.BATCH, *self._input["shape"][1:]]
-        self._interpreter.resize_tensor_input(self._input["index"], shape)
-        self._interpreter.allocate_tensors()
-        self._block = np.zeros(shape, dtype=np.float32)
-        by_width = {int(d["shape"][-1]): d["index"] for d in self._interpreter.get_output_details()}
-        self._outputs = {name: by_width[width] for name, width in OUTPUT_WIDTHS.items()}
-        self._pid = os.getpid()
+        """Free the engine (gunicorn's master before forking; the next ``run`` makes a new one)."""
+        self.network.release()
 
     def run(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """``genres``, ``tags``, ``styles`` (probabilities) and ``embedding`` for (n, frames, n_mels) inputs."""
-        out = {name: np.zeros((len(inputs), width), np.float32) for name, width in OUTPUT_WIDTHS.items()}
-        with self._lock:
-            if self._interpreter is None or self._pid != os.getpid():
-                self._connect()
-            for first in range(0, len(inputs), self.BATCH):
-                part = inputs[first : first + self.BATCH]
-                self._block[: len(part)] = part.reshape(len(part), *self._block.shape[1:])
-                self._block[len(part) :] = 0.0
-                self._interpreter.set_tensor(self._input["index"], self._block)
-                self._interpreter.invoke()
-                for name, index in self._outputs.items():
-                    out[name][first : first + len(part)] = self._interpreter.get_tensor(index)[: len(part)]
-        return out
+        return self.network.run(inputs)
 
 
 @dataclass
@@ -108,7 +84,7 @@ class StudentModel:
     card: StudentCard
 
     @classmethod
-    def load(cls, model_dir: Path, genres: list[str], threads: int = 1) -> "StudentModel | None":
+    def load(cls, model_dir: Path, genres: list[str], threads: int = 1, runtime: str = "auto") -> "StudentModel | None":
         """None when the student's files or LiteRT are missing (musicnn then answers for it)."""
         model_dir = Path(model_dir)
         missing = [name for name in (STUDENT_FILE, STUDENT_CARD_FILE) if not (model_dir / name).exists()]
@@ -123,4 +99,4 @@ class StudentModel:
         card = StudentCard.load(model_dir)
         if list(card.raw["genres"]) != list(genres):
             raise ValueError(f"{STUDENT_CARD_FILE}: genres {card.raw['genres']} differ from the MFCC CNN's {genres}")
-        return cls(StudentNetwork(model_dir / STUDENT_FILE, threads), card)
+        return cls(StudentNetwork(model_dir / STUDENT_FILE, threads, choose(StudentNetwork.SPEC, model_dir, runtime)), card)

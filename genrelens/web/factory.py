@@ -44,7 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     classifier = GenreClassifier(settings["MODEL_DIR"], settings["MAX_ANALYSIS_SECONDS"], settings["DECODE_TIMEOUT_S"],
-                                 settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"])
+                                 settings["DEFAULT_MODEL"], settings["MUSICNN_THREADS"], settings["MODEL_RUNTIME"])
     warm_up(classifier)  # logged, and says why when slow (genrelens/analysis/warm.py)
     database = Database(settings["DATABASE_URL"])
     database.engine  # a wrong DATABASE_URL fails here, at start, not in the first request
