@@ -5,6 +5,8 @@ graph, run once by ``training/musicnn_reference.py``) answered for four generate
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -138,6 +140,11 @@ def test_the_ensemble_is_the_weighted_average_of_the_two_models(classifier):
     # the tags: musicnn's own where it runs, else the student's
     assert by_model["musicnn"].tags == by_model["ensemble"].tags
     assert by_model["student"].tags == by_model["mfcc_cnn"].tags != by_model["musicnn"].tags
+    # each answer names the card of the model that gave it
+    cards = {name: json.loads((ROOT / "models" / f).read_text())["version"]
+             for name, f in (("musicnn", "musicnn_card.json"), ("student", "student_card.json"), ("mfcc_cnn", "model_card.json"))}
+    assert {name: by_model[name].model["version"] for name in cards} == cards
+    assert by_model["ensemble"].model["version"] == f"{cards['mfcc_cnn']}+{cards['musicnn']}"
 
 
 @pytest.mark.parametrize("name", ["drum machine", "piano", "chord and clicks"])

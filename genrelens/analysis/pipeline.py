@@ -322,6 +322,15 @@ class GenreClassifier:
     def decode(self, path: str) -> DecodedAudio:
         return decode(path, self.settings.sample_rate, self.max_seconds, self.decode_timeout_s)
 
+    def model_version(self, model: str) -> str:
+        """The version on the card of the model that answered (the ensemble's: both cards', MFCC CNN first)."""
+        versions = {"mfcc_cnn": self.card.version,
+                    "musicnn": self.musicnn.card.get("version") if self.musicnn else None,
+                    "student": self.student.card.raw.get("version") if self.student else None}
+        if model == "ensemble":
+            return "+".join(v for v in (versions["mfcc_cnn"], versions["musicnn"]) if v)
+        return versions.get(model) or self.card.version
+
     def model_key(self, model: str | None = None) -> str:
         """Names the model, the exact files and the engines it runs on: equal keys give equal answers for
         equal audio (engines agree only to within rounding, so an answer is not reused across them)."""
@@ -438,7 +447,7 @@ class GenreClassifier:
             tags=tags,
             electronic=electronic,
             features=summary,
-            model={"name": model, "version": self.card.version, "backend": self._backend(model),
+            model={"name": model, "version": self.model_version(model), "backend": self._backend(model),
                    "tags_from": None if answers is None else ("student" if model in ("student", "mfcc_cnn") else "musicnn")},
             timing_ms=timing,
             embedding=embedding,
