@@ -33,7 +33,8 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
 from genrelens.explore.similar import similar  # noqa: E402
-from genrelens.jobs.database import EMBEDDING_DIMS, Database, analyses, embeddings, results  # noqa: E402
+from genrelens.jobs.database import (EMBEDDING_DIMS, Database, analyses, embeddings, pgvector_literal,  # noqa: E402
+                                     results)
 
 TARGET_MS, TARGET_SIZE = 50.0, 20000
 STARTED = time.perf_counter()
@@ -73,7 +74,7 @@ def fill(database: Database, count: int) -> list[str]:
                     "UPDATE embeddings SET v = data.v::vector FROM (SELECT unnest(%(ids)s::text[]) AS id, "
                     "unnest(%(vs)s::text[]) AS v) AS data WHERE embeddings.result_id = data.id",
                     {"ids": [ids[i] for i in part],
-                     "vs": ["[" + ",".join(f"{x:.7g}" for x in rows[i]) + "]" for i in part]})
+                     "vs": [pgvector_literal(rows[i]) for i in part]})
             connection.exec_driver_sql("CREATE INDEX ix_embeddings_v ON embeddings USING hnsw (v vector_cosine_ops)")
             connection.exec_driver_sql("ANALYZE embeddings")
     return ids

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import func, select, text
 
 from genrelens.explore.embeddings import from_bytes, matrix
-from genrelens.jobs.database import EMBEDDING_DIMS, Database, analyses, embeddings, job_files, jobs
+from genrelens.jobs.database import EMBEDDING_DIMS, Database, analyses, embeddings, job_files, jobs, pgvector_literal
 from genrelens.jobs.store import valid_id
 
 MAX_N = 100
@@ -101,7 +101,7 @@ def _every_analysis(db: Database, connection, own_result: str, vector: np.ndarra
         asked = min(len(result_ids), max(2 * asked, n + 10))
         order = _top(scores, asked)
         score = {result_ids[i]: float(scores[i]) for i in order if np.isfinite(scores[i])}
-        found = _named_results(connection, score)
+        found = _named(connection, score, by=analyses.c.result_id)
     return found[:n]
 
 
@@ -164,31 +164,23 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def _named(connection, chosen: dict[str, float]) -> list[Neighbour]:
-    """The chosen analyses (id -> similarity) with their names and genres, best first."""
-    rows = connection.execute(select(analyses.c.id, analyses.c.filename, embeddings.c.genre)
+def _named(connection, scores: dict[str, float], by=analyses.c.id) -> list[Neighbour]:
+    """The analyses whose ``by`` (their id, or ``analyses.c.result_id``) is scored, with their names and
+    genres, best first."""
+    rows = connection.execute(select(analyses.c.id, analyses.c.filename, by.label("key"), embeddings.c.genre)
                               .join(embeddings, embeddings.c.result_id == analyses.c.result_id)
-                              .where(analyses.c.id.in_(list(chosen)))).all()
-    found = [Neighbour(row.id, row.filename, row.genre, chosen[row.id]) for row in rows]
-    return sorted(found, key=lambda item: (-item.similarity, item.id))
-
-
-def _named_results(connection, score: dict[str, float]) -> list[Neighbour]:
-    """The analyses naming the scored results (result id -> similarity), best first."""
-    rows = connection.execute(select(analyses.c.id, analyses.c.filename, analyses.c.result_id, embeddings.c.genre)
-                              .join(embeddings, embeddings.c.result_id == analyses.c.result_id)
-                              .where(analyses.c.result_id.in_(list(score)))).all()
-    found = [Neighbour(row.id, row.filename, row.genre, score[row.result_id]) for row in rows]
+                              .where(by.in_(list(scores)))).all()
+    found = [Neighbour(row.id, row.filename, row.genre, scores[row.key]) for row in rows]
     return sorted(found, key=lambda item: (-item.similarity, item.id))
 
 
 def _pgvector_nearest(connection, own_result: str, vector: np.ndarray, n: int) -> list[Neighbour]:
     """Every analysis, through pgvector's HNSW index: the nearest results, then the analyses naming them."""
-    literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    literal = pgvector_literal(vector)
     wanted = n + 10
     connection.exec_driver_sql(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, wanted))}")  # the index's cap
     nearest = connection.execute(text(
         "SELECT result_id, 1 - (v <=> CAST(:q AS vector)) AS similarity FROM embeddings "
         "WHERE v IS NOT NULL AND result_id <> :own ORDER BY v <=> CAST(:q AS vector) LIMIT :k"),
         {"q": literal, "own": own_result, "k": wanted}).all()
-    return _named_results(connection, {row.result_id: float(row.similarity) for row in nearest})[:n]
+    return _named(connection, {row.result_id: float(row.similarity) for row in nearest}, by=analyses.c.result_id)[:n]

@@ -160,6 +160,11 @@ def _upgrade(connection: Connection) -> None:
     connection.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_job_files_analysis ON job_files (analysis_id)")
 
 
+def pgvector_literal(vector) -> str:
+    """A vector as pgvector's text form (``[x,y,...]``), for ``CAST(:v AS vector)``."""
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
 def _pgvector(connection: Connection) -> bool:
     """PostgreSQL: the pgvector extension, the embeddings' ``v`` column and its HNSW index (cosine), made
     if missing; False (numpy serves "more like this") when the extension cannot be had."""

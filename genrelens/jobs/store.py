@@ -21,7 +21,8 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from genrelens.jobs.database import Database, analyses, embeddings, pictures, results, signal_samples, signals
+from genrelens.jobs.database import (Database, analyses, embeddings, pgvector_literal, pictures, results,
+                                     signal_samples, signals)
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,14 @@ class AnalysisStore:
         return result_id, cached
 
     def _put_embedding(self, connection, result_id: str, vector: np.ndarray, source: str, genre: str | None) -> None:
-        """The vector as float32 bytes, and on PostgreSQL with pgvector in its ``vector`` column as well."""
-        vector = np.asarray(vector, np.float64)
-        vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(VECTOR_DTYPE)
+        """The unit vector (``track_vector`` made it so) as float32 bytes, and on PostgreSQL with pgvector in
+        its ``vector`` column as well."""
+        vector = np.asarray(vector, VECTOR_DTYPE)
         connection.execute(insert(embeddings).values(result_id=result_id, source=source, genre=genre,
                                                      vector=vector.tobytes()))
         if self.db.has_pgvector:
             connection.execute(text("UPDATE embeddings SET v = CAST(:v AS vector) WHERE result_id = :id"),
-                               {"v": "[" + ",".join(f"{x:.7g}" for x in vector) + "]", "id": result_id})
+                               {"v": pgvector_literal(vector), "id": result_id})
 
     def attach(self, result_id: str, filename: str, signal: np.ndarray, connection=None) -> str:
         """A new analysis named ``filename`` of a stored result; returns its id. The result's signal is put
